@@ -1,0 +1,501 @@
+"""Load and validate model.yaml, the single source of truth.
+
+`load_config(path)` returns a frozen `Config`; any bad value raises `ConfigError` whose message names the
+file and the key path (`model.yaml: targets.gpu.gpus: must be at least 1 for an nvidia target, got 0`).
+Unknown keys are errors too, so a misspelled key never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from tools import paths
+from tools.errors import UserError
+
+ARCHITECTURES = ("ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2", "ResNet152V2")
+PREPROCESSING_MODES = ("auto", "caffe", "tf", "torch", "none")
+ACCELERATORS = ("none", "nvidia")
+STORE_SCHEMES = ("gs", "s3", "pvc", "file")
+# Schemes a pod's init container can fetch from; file:// only makes sense on this machine.
+CLUSTER_STORE_SCHEMES = ("gs", "s3", "pvc")
+MODEL_FILE_SUFFIXES = (".keras", ".h5")
+
+_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+_IMAGE_REPO_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+_CPU_RE = re.compile(r"^[0-9]+m$")
+_LABEL_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+class ConfigError(UserError):
+    def __init__(self, file: str, key_path: str, message: str):
+        self.file, self.key_path = file, key_path
+        super().__init__(f"{file}: {key_path}: {message}" if key_path else f"{file}: {message}")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    repository: str
+    tag: str
+    digest: str | None = None
+
+    @property
+    def reference(self) -> str:
+        ref = f"{self.repository}:{self.tag}"
+        return f"{ref}@{self.digest}" if self.digest else ref
+
+    @property
+    def serving_version(self) -> tuple[int, int, int] | None:
+        """The TF Serving release in the tag (`2.20.0-gpu` -> (2, 20, 0)), None when the tag has none."""
+        m = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", self.tag)
+        return (int(m[1]), int(m[2]), int(m[3] or 0)) if m else None
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: str  # a Kubernetes quantity: "4" or "3500m"
+    memory: str
+    ephemeral_storage: str
+
+    @property
+    def cpu_cores(self) -> int:
+        """Whole cores the pod may use: TF Serving's thread pools are sized from this, not the host."""
+        millis = int(self.cpu[:-1]) if self.cpu.endswith("m") else round(float(self.cpu) * 1000)
+        return max(1, math.ceil(millis / 1000))
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    min_replicas: int
+    max_replicas: int
+    target_cpu_utilization: int
+
+
+@dataclass(frozen=True)
+class Batching:
+    max_batch_size: int
+    batch_timeout_micros: int
+    num_batch_threads: int
+    max_enqueued_batches: int
+    allowed_batch_sizes: tuple[int, ...] = ()
+
+    def warmup_batch_sizes(self) -> tuple[int, ...]:
+        """Batch sizes the server will run: the allowed sizes, else powers of two up to the maximum."""
+        if self.allowed_batch_sizes:
+            return self.allowed_batch_sizes
+        sizes, n = [], 1
+        while n < self.max_batch_size:
+            sizes.append(n)
+            n *= 2
+        sizes.append(self.max_batch_size)
+        return tuple(sizes)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    accelerator: str
+    layout: str
+    image: ImageRef
+    resources: Resources
+    autoscaling: Autoscaling
+    batching: Batching
+    gpus: int = 0
+    gpu_memory_fraction: float | None = None
+    node_selector: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.accelerator != "none"
+
+
+@dataclass(frozen=True)
+class Source:
+    architecture: str
+    weights: Path | None
+    seed: int
+    classes: int
+    model_file: Path | None
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    name: str
+    version: int
+    source: Source
+    labels: Path | None
+    preprocessing: str
+    top_k: int
+    max_image_pixels: int
+    jpeg_fast_downscale: bool
+    digests: dict[str, str]
+
+    @property
+    def preprocessing_mode(self) -> str:
+        """`auto` resolved: Keras applications' ResNet expects caffe, ResNetV2 expects tf."""
+        if self.preprocessing != "auto":
+            return self.preprocessing
+        if self.source.model_file is not None:
+            return "none"
+        return "tf" if self.source.architecture.endswith("V2") else "caffe"
+
+
+@dataclass(frozen=True)
+class Store:
+    uri: str
+    publish_uri: str | None
+
+    @property
+    def scheme(self) -> str:
+        return self.uri.split("://", 1)[0]
+
+    @property
+    def upload_uri(self) -> str:
+        return self.publish_uri or self.uri
+
+
+@dataclass(frozen=True)
+class Deploy:
+    namespace: str
+    repo_url: str
+    revision: str
+    argocd_namespace: str
+    gpu_cluster_label: tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelSettings
+    store: Store
+    deploy: Deploy
+    targets: dict[str, Target]
+    path: Path
+
+    def targets_for_layout(self, layout: str) -> list[Target]:
+        return [t for t in self.targets.values() if t.layout == layout]
+
+    def warmup_batch_sizes(self, layout: str) -> tuple[int, ...]:
+        """Every batch size any target serving this layout may run (TF Serving caps warmup at 1000 records)."""
+        sizes = sorted({s for t in self.targets_for_layout(layout) for s in t.batching.warmup_batch_sizes()})
+        return tuple(sizes) or (1,)
+
+
+class _Node:
+    """A mapping being read at one key path; every read is checked and every unread key is an error."""
+
+    def __init__(self, data: Any, path: str, file: str, base: Path):
+        self.path, self.file, self.base = path, file, base
+        if not isinstance(data, dict):
+            self.fail(f"must be a mapping, got {_describe(data)}")
+        self.data, self.seen = data, set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def fail(self, message: str, key: str | None = None):
+        raise ConfigError(self.file, self.key(key) if key else self.path, message)
+
+    def raw(self, name: str, default: Any = ..., ) -> Any:
+        self.seen.add(name)
+        if name in self.data:
+            return self.data[name]
+        if default is ...:
+            self.fail("is required", name)
+        return default
+
+    def child(self, name: str, default: Any = ...) -> "_Node":
+        return _Node(self.raw(name, default), self.key(name), self.file, self.base)
+
+    def int(self, name: str, default: Any = ..., minimum: int | None = None, maximum: int | None = None) -> int:
+        value = self.raw(name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(f"must be an integer, got {_describe(value)}", name)
+        if minimum is not None and value < minimum:
+            self.fail(f"must be at least {minimum}, got {value}", name)
+        if maximum is not None and value > maximum:
+            self.fail(f"must be at most {maximum}, got {value}", name)
+        return value
+
+    def float(self, name: str, default: Any = ..., low: float = 0.0, high: float = 1.0) -> float:
+        value = self.raw(name, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(f"must be a number, got {_describe(value)}", name)
+        if not low < value <= high:
+            self.fail(f"must be in ({low}, {high}], got {value}", name)
+        return float(value)
+
+    def bool(self, name: str, default: Any = ...) -> bool:
+        value = self.raw(name, default)
+        if not isinstance(value, bool):
+            self.fail(f"must be true or false, got {_describe(value)}", name)
+        return value
+
+    def str(self, name: str, default: Any = ..., choices: tuple[str, ...] | None = None,
+            pattern: re.Pattern | None = None, what: str = "") -> str:
+        value = self.raw(name, default)
+        if not isinstance(value, str) or not value:
+            self.fail(f"must be a non-empty string, got {_describe(value)}", name)
+        if choices and value not in choices:
+            self.fail(f"must be one of {', '.join(choices)}; got {value!r}", name)
+        if pattern and not pattern.match(value):
+            self.fail(f"{value!r} is not a valid {what or 'value'}", name)
+        return value
+
+    def optional_str(self, name: str, **kw) -> str | None:
+        if self.raw(name, None) is None:
+            return None
+        return self.str(name, **kw)
+
+    def optional_path(self, name: str) -> Path | None:
+        value = self.optional_str(name)
+        if value is None:
+            return None
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.base / p)
+
+    def done(self):
+        unknown = sorted(str(k) for k in self.data if k not in self.seen)
+        if unknown:
+            self.fail(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}")
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _read_source(node: _Node) -> Source:
+    src = Source(
+        architecture=node.str("architecture", "ResNet50", choices=ARCHITECTURES),
+        weights=node.optional_path("weights"),
+        seed=node.int("seed", 0, minimum=0),
+        classes=node.int("classes", 1000, minimum=2),
+        model_file=node.optional_path("model_file"),
+    )
+    if src.model_file is not None and src.model_file.suffix not in MODEL_FILE_SUFFIXES:
+        node.fail(f"must be a {' or '.join(MODEL_FILE_SUFFIXES)} file, got {src.model_file.name!r}", "model_file")
+    if src.model_file is not None and src.weights is not None:
+        node.fail("give either weights (for the architecture) or model_file, not both", "weights")
+    node.done()
+    return src
+
+
+def _read_model(node: _Node) -> ModelSettings:
+    source = _read_source(node.child("source", {}))
+    digests_node = node.child("digests", {})
+    digests = {}
+    for layout in list(digests_node.data):
+        if layout not in paths.LAYOUTS:
+            digests_node.fail(f"must be one of {', '.join(paths.LAYOUTS)}", str(layout))
+        digests[layout] = digests_node.str(layout, pattern=_DIGEST_RE, what="digest (sha256:<64 hex>)")
+    model = ModelSettings(
+        name=node.str("name", pattern=_NAME_RE, what="model name (lowercase letters, digits, '-')"),
+        version=node.int("version", minimum=1),
+        source=source,
+        labels=node.optional_path("labels"),
+        preprocessing=node.str("preprocessing", "auto", choices=PREPROCESSING_MODES),
+        top_k=node.int("top_k", 5, minimum=1),
+        max_image_pixels=node.int("max_image_pixels", 40_000_000, minimum=1),
+        jpeg_fast_downscale=node.bool("jpeg_fast_downscale", True),
+        digests=digests,
+    )
+    if source.model_file is None and model.top_k > source.classes:
+        node.fail(f"must be at most the number of classes ({source.classes}), got {model.top_k}", "top_k")
+    node.done()
+    return model
+
+
+def _read_store(node: _Node) -> Store:
+    def uri(name: str, default: Any = ...) -> str | None:
+        value = node.optional_str(name) if default is None else node.str(name)
+        if value is None:
+            return None
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme not in STORE_SCHEMES or not rest.strip("/"):
+            node.fail(f"unsupported storage URI {value!r}: use gs://, s3://, pvc://<claim>/<path> or file://", name)
+        if value.endswith("/"):
+            node.fail(f"{value!r} must not end with '/'", name)
+        if scheme == "pvc" and not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(/[^/]+)*$", rest):
+            node.fail(f"{value!r} is not pvc://<claim-name>[/<path>]", name)
+        return value
+
+    store = Store(uri=uri("uri"), publish_uri=uri("publish_uri", None))
+    node.done()
+    return store
+
+
+def _read_deploy(node: _Node) -> Deploy:
+    label = node.child("gpu_cluster_label", {"key": "accelerator", "value": "nvidia"})
+    deploy = Deploy(
+        namespace=node.str("namespace", "tf-serving", pattern=_NAME_RE, what="namespace"),
+        repo_url=node.str("repo_url"),
+        revision=node.str("revision", "main"),
+        argocd_namespace=node.str("argocd_namespace", "argocd", pattern=_NAME_RE, what="namespace"),
+        gpu_cluster_label=(
+            label.str("key", pattern=_LABEL_KEY_RE, what="label key"),
+            label.str("value", pattern=_LABEL_VALUE_RE, what="label value"),
+        ),
+    )
+    label.done()
+    node.done()
+    return deploy
+
+
+def _read_image(node: _Node) -> ImageRef:
+    image = ImageRef(
+        repository=node.str("repository", pattern=_IMAGE_REPO_RE, what="image repository"),
+        tag=node.str("tag", pattern=_TAG_RE, what="image tag"),
+        digest=node.optional_str("digest", pattern=_DIGEST_RE, what="image digest (sha256:<64 hex>)"),
+    )
+    if image.tag == "latest":
+        node.fail("'latest' is not a pinned version: use a release tag such as 2.20.0", "tag")
+    node.done()
+    return image
+
+
+def _quantity(node: _Node, name: str) -> str:
+    value = node.raw(name)
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not _QUANTITY_RE.match(str(value)):
+        node.fail(f"must be a Kubernetes quantity such as 4Gi, got {_describe(value)}", name)
+    return str(value)
+
+
+def _read_resources(node: _Node) -> Resources:
+    cpu = node.raw("cpu")
+    if isinstance(cpu, bool) or not (
+        (isinstance(cpu, (int, float)) and cpu > 0) or (isinstance(cpu, str) and (_CPU_RE.match(cpu) or _QUANTITY_RE.match(cpu)))
+    ):
+        node.fail(f"must be a positive number of cores or millicores such as 3500m, got {_describe(cpu)}", "cpu")
+    resources = Resources(cpu=str(cpu), memory=_quantity(node, "memory"),
+                          ephemeral_storage=_quantity(node, "ephemeral_storage"))
+    if resources.cpu in ("0", "0m", "0.0"):
+        node.fail("must be more than 0", "cpu")
+    node.done()
+    return resources
+
+
+def _read_autoscaling(node: _Node) -> Autoscaling:
+    a = Autoscaling(
+        min_replicas=node.int("min_replicas", minimum=1),
+        max_replicas=node.int("max_replicas", minimum=1),
+        target_cpu_utilization=node.int("target_cpu_utilization", 70, minimum=1, maximum=100),
+    )
+    if a.max_replicas < a.min_replicas:
+        node.fail(f"must be at least min_replicas ({a.min_replicas}), got {a.max_replicas}", "max_replicas")
+    node.done()
+    return a
+
+
+def _read_batching(node: _Node) -> Batching:
+    allowed = node.raw("allowed_batch_sizes", [])
+    if not isinstance(allowed, list) or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in allowed):
+        node.fail("must be a list of positive integers", "allowed_batch_sizes")
+    b = Batching(
+        max_batch_size=node.int("max_batch_size", minimum=1, maximum=1000),
+        batch_timeout_micros=node.int("batch_timeout_micros", 0, minimum=0),
+        num_batch_threads=node.int("num_batch_threads", minimum=1),
+        max_enqueued_batches=node.int("max_enqueued_batches", 100, minimum=1),
+        allowed_batch_sizes=tuple(allowed),
+    )
+    # TF Serving's rule: allowed sizes increase and the last one equals max_batch_size.
+    if allowed and (sorted(set(allowed)) != list(allowed) or allowed[-1] != b.max_batch_size):
+        node.fail(f"must increase and end with max_batch_size ({b.max_batch_size})", "allowed_batch_sizes")
+    node.done()
+    return b
+
+
+def _read_target(name: str, node: _Node) -> Target:
+    if not _NAME_RE.match(name):
+        node.fail("a target name must be lowercase letters, digits and '-'")
+    accelerator = node.str("accelerator", choices=ACCELERATORS)
+    layout = node.str("layout", choices=paths.LAYOUTS)
+    gpus = node.int("gpus", 0, minimum=0)
+    fraction = node.raw("gpu_memory_fraction", None)
+    selector_node = node.child("node_selector", {})
+    selector = {}
+    for key in list(selector_node.data):
+        if not isinstance(key, str) or not _LABEL_KEY_RE.match(key):
+            selector_node.fail("is not a valid label key", str(key))
+        selector[key] = selector_node.str(key, pattern=_LABEL_VALUE_RE, what="label value")
+    target = Target(
+        name=name,
+        accelerator=accelerator,
+        layout=layout,
+        image=_read_image(node.child("image")),
+        resources=_read_resources(node.child("resources")),
+        autoscaling=_read_autoscaling(node.child("autoscaling")),
+        batching=_read_batching(node.child("batching")),
+        gpus=gpus,
+        gpu_memory_fraction=None if fraction is None else node.float("gpu_memory_fraction"),
+        node_selector=selector,
+    )
+    if accelerator == "none":
+        if layout == "channels_first":
+            node.fail("channels_first needs a GPU target: the CPU serving image cannot run NCHW convolutions", "layout")
+        if gpus:
+            node.fail(f"must be 0 on a target without an accelerator, got {gpus}", "gpus")
+        if fraction is not None:
+            node.fail("applies to GPU targets only", "gpu_memory_fraction")
+    elif gpus < 1:
+        node.fail(f"must be at least 1 for an {accelerator} target, got {gpus}", "gpus")
+    if accelerator != "none" and not target.image.tag.endswith("-gpu"):
+        node.fail(f"a GPU target needs a -gpu serving image tag, got {target.image.tag!r}", "image.tag")
+    if accelerator == "none" and target.image.tag.endswith("-gpu"):
+        node.fail(f"a CPU target needs the CPU serving image, got {target.image.tag!r}", "image.tag")
+    node.done()
+    return target
+
+
+def parse_config(data: Any, file: str = paths.MODEL_YAML, base: Path | None = None) -> Config:
+    base = base or Path(".")
+    root = _Node(data, "", file, base)
+    model = _read_model(root.child("model"))
+    store = _read_store(root.child("store"))
+    deploy = _read_deploy(root.child("deploy"))
+    targets_node = root.child("targets")
+    targets = {str(name): _read_target(str(name), targets_node.child(name)) for name in list(targets_node.data)}
+    targets_node.seen.update(targets_node.data)
+    if not targets:
+        targets_node.fail("must define at least one target")
+    for layout in model.digests:
+        if not any(t.layout == layout for t in targets.values()):
+            root.fail(f"no target serves {layout}", f"model.digests.{layout}")
+    root.done()
+    return Config(model=model, store=store, deploy=deploy, targets=targets, path=base / file)
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    try:
+        return YAML(typ="safe", pure=True).load(text)
+    except YAMLError as exc:
+        first = str(exc).strip().splitlines()
+        raise UserError(f"{path}: not valid YAML: {' '.join(line.strip() for line in first[:3])}") from None
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    path = Path(path) if path else paths.REPO_ROOT / paths.MODEL_YAML
+    return parse_config(load_yaml(path), file=path.name, base=path.resolve().parent)

@@ -1,0 +1,55 @@
+"""Every file and folder name the tools and the exporter read or write, in one place."""
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODEL_YAML = "model.yaml"
+
+BUILD_DIR = "build"
+MODELS_DIR = f"{BUILD_DIR}/models"
+REPORTS_DIR = f"{BUILD_DIR}/reports"
+BENCH_DIR = f"{BUILD_DIR}/bench"
+
+K8S_DIR = "k8s"
+BASE_DIR = f"{K8S_DIR}/base"
+OVERLAYS_DIR = f"{K8S_DIR}/overlays"
+COMPONENTS_DIR = f"{K8S_DIR}/components"
+ARGOCD_DIR = f"{K8S_DIR}/argocd"
+TEMPLATES_DIR = "tools/templates"
+
+LAYOUTS = ("channels_last", "channels_first")
+
+# Inside one exported version directory: <models>/<name>/<layout>/<version>/
+SAVED_MODEL_PB = "saved_model.pb"
+VARIABLES_DIR = "variables"
+ASSETS_DIR = "assets"
+ASSETS_EXTRA_DIR = "assets.extra"
+LABELS_FILE = "labels.txt"  # inside assets/
+WARMUP_FILE = "tf_serving_warmup_requests"  # inside assets.extra/ (TF Serving's fixed name)
+EXPORT_INFO_FILE = "export_info.json"  # inside assets.extra/
+# `sha256sum -c` format, relative paths, every file but itself. Written last: a version without it is
+# incomplete. Its own sha256 is the version's digest, pinned in model.yaml.
+DIGEST_FILE = "SHA256SUMS"
+# Temporary directories are siblings of the version directory, so the final rename is atomic.
+TMP_PREFIX = ".tmp-"
+
+SERVING_SIGNATURE = "serving_default"
+PREDICT_ALIAS = "predict"
+INPUT_KEY = "images"
+OUTPUT_CLASSES = "classes"
+OUTPUT_PROBABILITIES = "probabilities"
+OUTPUT_LABELS = "labels"
+
+
+def version_dir(models_dir: Path, name: str, layout: str, version: int) -> Path:
+    return Path(models_dir) / name / layout / str(version)
+
+
+def layout_dir(models_dir: Path, name: str, layout: str) -> Path:
+    return Path(models_dir) / name / layout
+
+
+def validation_report(reports_dir: Path, name: str, version: int, suffix: str) -> Path:
+    """`suffix` is "json" or "md"."""
+    return Path(reports_dir) / f"validate-{name}-v{version}.{suffix}"

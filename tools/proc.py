@@ -1,0 +1,62 @@
+"""The one way this repository runs a subprocess: echo the command, capture, raise with its output."""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+from tools.errors import UserError
+
+
+class CommandError(UserError):
+    def __init__(self, argv: Sequence[str], returncode: int, stdout: str, stderr: str):
+        self.argv, self.returncode, self.stdout, self.stderr = list(argv), returncode, stdout, stderr
+        detail = (stderr or stdout).strip()
+        last = detail.splitlines()[-1] if detail else "no output"
+        super().__init__(f"`{shlex.join(argv)}` failed with exit status {returncode}: {last}")
+
+
+@dataclass
+class Result:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+# Tests append a callable here to record every command that runs.
+RECORDERS: list[Callable[[list[str]], None]] = []
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    echo: bool = True,
+    input: str | None = None,
+    timeout: float | None = None,
+) -> Result:
+    """Run argv (never through a shell), echoing it to stderr; raise CommandError on failure if check."""
+    argv = [str(a) for a in argv]
+    for record in RECORDERS:
+        record(argv)
+    if echo:
+        print(f"+ {shlex.join(argv)}", file=sys.stderr)
+    merged_env = None if env is None else {**os.environ, **env}
+    try:
+        proc = subprocess.run(
+            argv, cwd=cwd, env=merged_env, input=input, capture_output=True, text=True, timeout=timeout
+        )
+    except FileNotFoundError:
+        raise UserError(f"`{argv[0]}` is not installed or not on PATH") from None
+    except subprocess.TimeoutExpired:
+        raise UserError(f"`{shlex.join(argv)}` did not finish within {timeout} s") from None
+    result = Result(argv, proc.returncode, proc.stdout, proc.stderr)
+    if check and proc.returncode != 0:
+        raise CommandError(argv, proc.returncode, proc.stdout, proc.stderr)
+    return result
