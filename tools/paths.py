@@ -53,3 +53,8 @@ def layout_dir(models_dir: Path, name: str, layout: str) -> Path:
 def validation_report(reports_dir: Path, name: str, version: int, suffix: str) -> Path:
     """`suffix` is "json" or "md"."""
     return Path(reports_dir) / f"validate-{name}-v{version}.{suffix}"
+
+
+def store_version_uri(store_uri: str, name: str, layout: str, version: int) -> str:
+    """Where a version lives in the model store: the same <name>/<layout>/<version>/ tree as build/models."""
+    return f"{store_uri.rstrip('/')}/{name}/{layout}/{version}"
