@@ -1,0 +1,202 @@
+"""Export both layouts of one model version, atomically.
+
+`export_model(config)` builds every layout into a hidden temporary directory next to its final place,
+writes SHA256SUMS last, and only when all layouts are complete renames them into
+`<output>/<name>/<layout>/<version>/`. An existing version is refused before any work; on any failure
+every temporary directory (and any directory the export created) is removed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from export import layout as layout_mod
+from export.labels import resolve_labels
+from export.servable import Servable
+from export.source import SourceModel, load_source
+from export.warmup import warmup_requests, write_warmup
+from tools import digests, paths
+from tools.config import Config, ModelSettings
+from tools.errors import UserError
+
+FORMAT_VERSION = 1
+
+
+class Progress:
+    """One line per export step on stderr, with the time since the export started."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled, self.start = enabled, time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        if self.enabled:
+            print(f"[export {time.monotonic() - self.start:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def _check_writable(root: Path, created: list[Path]) -> None:
+    """Create root (remembering what was created, to remove it on failure) and prove it is writable."""
+    missing = []
+    p = root
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    try:
+        for d in reversed(missing):
+            d.mkdir()
+            created.append(d)
+        probe = tempfile.mkdtemp(prefix=paths.TMP_PREFIX + "probe-", dir=root)
+        os.rmdir(probe)
+    except OSError as exc:
+        raise UserError(f"output directory {root} is not writable: {exc.strerror or exc}") from None
+
+
+def export_info(settings: ModelSettings, version: int, layout: str, source: SourceModel, normalization: str,
+                batch_sizes: tuple[int, ...]) -> dict:
+    k = min(settings.top_k, source.num_classes)
+    return {
+        "format": FORMAT_VERSION,
+        "model_name": settings.name,
+        "version": version,
+        "layout": layout,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "input_size": list(source.input_size),
+        "num_classes": source.num_classes,
+        "preprocessing": normalization,
+        "top_k": k,
+        "max_image_pixels": settings.max_image_pixels,
+        "jpeg_fast_downscale": settings.jpeg_fast_downscale,
+        "source": source.info,
+        "signatures": {
+            name: {
+                "inputs": {paths.INPUT_KEY: {"dtype": "string", "shape": [None]}},
+                "outputs": {
+                    paths.OUTPUT_CLASSES: {"dtype": "int64", "shape": [None, k]},
+                    paths.OUTPUT_PROBABILITIES: {"dtype": "float32", "shape": [None, k]},
+                    paths.OUTPUT_LABELS: {"dtype": "string", "shape": [None, k]},
+                },
+            }
+            for name in (paths.SERVING_SIGNATURE, paths.PREDICT_ALIAS)
+        },
+        "warmup_batch_sizes": list(batch_sizes),
+    }
+
+
+def build_servable(model: keras.Model, layout: str, source: SourceModel, settings: ModelSettings,
+                   labels_file: Path) -> Servable:
+    if layout == "channels_first":
+        model = layout_mod.to_channels_first(model)
+    return Servable(
+        model,
+        layout=layout,
+        input_size=source.input_size,
+        normalization=settings.preprocessing_mode,
+        output_activation=source.info["output_activation"],
+        top_k=min(settings.top_k, source.num_classes),
+        labels_file=labels_file,
+        max_image_pixels=settings.max_image_pixels,
+        jpeg_fast_downscale=settings.jpeg_fast_downscale,
+    )
+
+
+def _write_layout(tmp: Path, servable: Servable, layout: str, version: int, source: SourceModel,
+                  settings: ModelSettings, batch_sizes: tuple[int, ...], progress: Progress) -> str:
+    progress(f"{layout}: saving SavedModel")
+    servable.save(tmp)
+    progress(f"{layout}: writing {len(batch_sizes) + 1} warmup records (batch sizes {list(batch_sizes)})")
+    write_warmup(tmp / paths.ASSETS_EXTRA_DIR / paths.WARMUP_FILE,
+                 warmup_requests(settings.name, batch_sizes, source.input_size))
+    info = export_info(settings, version, layout, source, settings.preprocessing_mode, batch_sizes)
+    (tmp / paths.ASSETS_EXTRA_DIR / paths.EXPORT_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    digest = digests.write_sums(tmp)
+    progress(f"{layout}: {paths.DIGEST_FILE} written, digest {digest}")
+    return digest
+
+
+def export_model(
+    config: Config,
+    *,
+    version: int | None = None,
+    output_dir: Path | None = None,
+    layouts: tuple[str, ...] = paths.LAYOUTS,
+    verbose: bool = True,
+) -> dict[str, Path]:
+    """Export `layouts` of config.model at `version` (default model.version); returns layout -> version dir."""
+    settings = config.model
+    version = settings.version if version is None else version
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise UserError(f"version must be a positive integer, got {version!r}")
+    output_dir = Path(output_dir or paths.REPO_ROOT / paths.MODELS_DIR)
+    progress = Progress(verbose)
+    finals = {lay: paths.version_dir(output_dir, settings.name, lay, version) for lay in layouts}
+    for lay, final in finals.items():
+        if final.exists():
+            raise UserError(f"version {version} of {settings.name} already exists at {final}; "
+                            "versions are never overwritten: export a new --version")
+    created: list[Path] = []
+    temps: dict[str, Path] = {}
+    moved: list[Path] = []
+    labels_dir = Path(tempfile.mkdtemp(prefix="tf-serving-labels-"))
+    try:
+        for lay in layouts:
+            _check_writable(finals[lay].parent, created)
+        progress(f"loading source model ({_describe_source(settings)})")
+        source = load_source(settings)
+        progress(f"source: input {source.input_size[0]}x{source.input_size[1]}, {source.num_classes} classes, "
+                 f"preprocessing {settings.preprocessing_mode}, weights sha256 {source.info['weights_sha256'][:12]}")
+        labels = resolve_labels(settings.labels, source.num_classes)
+        labels_file = labels_dir / paths.LABELS_FILE
+        labels_file.write_text("\n".join(labels) + "\n", encoding="utf-8")
+        for lay in layouts:
+            temps[lay] = Path(tempfile.mkdtemp(prefix=f"{paths.TMP_PREFIX}{version}-", dir=finals[lay].parent))
+            progress(f"{lay}: building servable")
+            servable = build_servable(source.model, lay, source, settings, labels_file)
+            batch_sizes = config.warmup_batch_sizes(lay)
+            _write_layout(temps[lay], servable, lay, version, source, settings, batch_sizes, progress)
+        for lay in layouts:
+            if finals[lay].exists():
+                raise UserError(f"version {version} appeared at {finals[lay]} during the export; not overwriting it")
+            os.rename(temps[lay], finals[lay])
+            moved.append(finals[lay])
+        progress(f"done: {', '.join(str(p) for p in moved)}")
+        return dict(finals)
+    except BaseException:
+        for path in list(temps.values()) + moved:
+            shutil.rmtree(path, ignore_errors=True)
+        for d in reversed(created):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        raise
+    finally:
+        shutil.rmtree(labels_dir, ignore_errors=True)
+
+
+def _describe_source(settings: ModelSettings) -> str:
+    src = settings.source
+    if src.model_file is not None:
+        return f"model file {src.model_file}"
+    weights = src.weights.name if src.weights else f"seeded weights, seed {src.seed}"
+    return f"{src.architecture}, {weights}"
+
+
+def with_overrides(config: Config, **changes) -> Config:
+    """A copy of config with model settings (or model.source fields, prefixed `source_`) replaced."""
+    source_changes = {k[len("source_"):]: v for k, v in changes.items() if k.startswith("source_") and v is not None}
+    model_changes = {k: v for k, v in changes.items() if not k.startswith("source_") and v is not None}
+    model = config.model
+    if source_changes:
+        model = replace(model, source=replace(model.source, **source_changes))
+    if model_changes:
+        model = replace(model, **model_changes)
+    return replace(config, model=model)

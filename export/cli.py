@@ -1,0 +1,91 @@
+"""Export a Keras ResNet as TF Serving SavedModels in both layouts.
+
+    python -m export                                  # model.yaml's model at model.version
+    python -m export --model-file my.keras --labels labels.txt --version 3 --output-dir build/models
+
+Writes <output-dir>/<name>/channels_last/<version>/ (served on CPU) and .../channels_first/<version>/
+(served on GPU). Options override model.yaml.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tools import paths
+from tools.config import ARCHITECTURES, PREPROCESSING_MODES, load_config
+from tools.errors import run_cli
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", type=Path, default=None, help="model.yaml to read (default: the repository's)")
+    p.add_argument("--version", type=positive_int, help="version to export (default: model.version)")
+    p.add_argument("--output-dir", type=Path, help=f"where <name>/<layout>/<version>/ go (default: {paths.MODELS_DIR})")
+    p.add_argument("--model-file", type=Path, help="your trained Keras model (.keras or .h5); replaces the architecture")
+    p.add_argument("--labels", type=Path, help="labels file, one class name per line (default: ImageNet names)")
+    p.add_argument("--name", help="TF Serving model name (default: model.name)")
+    p.add_argument("--architecture", choices=ARCHITECTURES, help="Keras applications ResNet to build")
+    p.add_argument("--weights", type=Path, help="weights file for the architecture (default: seeded weights)")
+    p.add_argument("--seed", type=int, help="seed of the deterministic weights")
+    p.add_argument("--classes", type=positive_int, help="output classes of the architecture")
+    p.add_argument("--preprocessing", choices=PREPROCESSING_MODES, help="normalization inside the graph")
+    p.add_argument("--top-k", type=positive_int, help="classes returned per image")
+    p.add_argument("--max-image-pixels", type=positive_int, help="declared width x height above this is rejected")
+    p.add_argument("--no-jpeg-fast-downscale", action="store_true", help="always decode JPEGs at full size")
+    p.add_argument("--layout", action="append", choices=paths.LAYOUTS,
+                   help="export only this layout (repeatable; default: both)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+
+    def body() -> int:
+        from export.api import export_model, with_overrides  # TensorFlow loads only after arguments parse
+
+        config = load_config(args.config)
+        if args.model_file and (args.architecture or args.weights):
+            raise_conflict()
+        config = with_overrides(
+            config,
+            name=args.name,
+            labels=args.labels.resolve() if args.labels else None,
+            preprocessing=args.preprocessing,
+            top_k=args.top_k,
+            max_image_pixels=args.max_image_pixels,
+            jpeg_fast_downscale=False if args.no_jpeg_fast_downscale else None,
+            source_model_file=args.model_file.resolve() if args.model_file else None,
+            source_architecture=args.architecture,
+            source_weights=args.weights.resolve() if args.weights else None,
+            source_seed=args.seed,
+            source_classes=args.classes,
+        )
+        if args.model_file and config.model.source.weights is not None:
+            config = with_overrides(config)  # keep the type; weights are meaningless for a model file
+            from dataclasses import replace
+            config = replace(config, model=replace(config.model, source=replace(config.model.source, weights=None)))
+        layouts = tuple(dict.fromkeys(args.layout)) if args.layout else paths.LAYOUTS
+        result = export_model(config, version=args.version, output_dir=args.output_dir, layouts=layouts,
+                              verbose=not args.quiet)
+        for layout, path in result.items():
+            print(f"{layout}: {path}")
+        return 0
+
+    return run_cli(body)
+
+
+def raise_conflict():
+    from tools.errors import UserError
+    raise UserError("--model-file replaces the architecture: do not combine it with --architecture or --weights")

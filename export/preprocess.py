@@ -1,0 +1,146 @@
+"""Graph helpers that turn encoded image bytes into the model's input tensor.
+
+Each works eagerly (unit-tested that way) and inside the serving tf.function. Order per image: read the
+declared size from the header, refuse it above the pixel limit, decode (large JPEGs at a reduced DCT scale),
+resize with antialiasing. Then, for the whole batch, the model's own normalization.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+# Per-channel constants of Keras applications' preprocess_input modes.
+_CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+NORMALIZATIONS = ("caffe", "tf", "torch", "none")
+
+# libjpeg decodes at 1/1, 1/2, 1/4 and 1/8 scale for a fraction of the full cost.
+JPEG_RATIOS = (1, 2, 4, 8)
+# A reduced-scale decode is used only while it stays at least this many times the model input, so the
+# antialiased resize still averages over several source pixels and the prediction does not change.
+DOWNSCALE_MARGIN = 2
+
+UNSUPPORTED_MESSAGE = "image is empty, corrupt or not JPEG, PNG, GIF or BMP"
+
+
+def _uint(data: tf.Tensor, offset: int, length: int, big_endian: bool) -> tf.Tensor:
+    """The unsigned integer stored in `length` bytes at `offset` (the caller checked the length)."""
+    raw = tf.cast(tf.io.decode_raw(tf.strings.substr(data, offset, length), tf.uint8), tf.int64)
+    weights = [256 ** i for i in range(length)]
+    return tf.reduce_sum(raw * tf.constant(weights[::-1] if big_endian else weights, tf.int64))
+
+
+def image_format(data: tf.Tensor) -> tf.Tensor:
+    """0 JPEG, 1 PNG, 2 GIF, 3 BMP, -1 anything else, from the magic bytes alone."""
+    head = tf.strings.substr(data, 0, 8)
+    return tf.case(
+        [
+            (tf.equal(tf.strings.substr(head, 0, 3), b"\xff\xd8\xff"), lambda: tf.constant(0)),
+            (tf.equal(head, b"\x89PNG\r\n\x1a\n"), lambda: tf.constant(1)),
+            (tf.logical_or(tf.equal(tf.strings.substr(head, 0, 6), b"GIF87a"),
+                           tf.equal(tf.strings.substr(head, 0, 6), b"GIF89a")), lambda: tf.constant(2)),
+            (tf.equal(tf.strings.substr(head, 0, 2), b"BM"), lambda: tf.constant(3)),
+        ],
+        default=lambda: tf.constant(-1),
+    )
+
+
+def declared_shape(data: tf.Tensor) -> tf.Tensor:
+    """[height, width] (int64) as the image header declares it, without decoding any pixel data.
+
+    Fails with InvalidArgumentError for bytes that are not a supported image or whose header is cut short.
+    """
+    fmt = image_format(data)
+    length = tf.strings.length(data)
+    # The header fields read below must be present; substr past the end would silently return less.
+    needed = tf.gather(tf.constant([4, 24, 10, 26]), tf.maximum(fmt, 0))
+    check = tf.debugging.Assert(
+        tf.logical_and(fmt >= 0, length >= needed), [UNSUPPORTED_MESSAGE, "bytes:", length]
+    )
+    with tf.control_dependencies([check]):
+        fmt = tf.identity(fmt)
+
+    def jpeg():
+        return tf.cast(tf.image.extract_jpeg_shape(data)[:2], tf.int64)
+
+    def png():
+        return tf.stack([_uint(data, 20, 4, True), _uint(data, 16, 4, True)])
+
+    def gif():
+        return tf.stack([_uint(data, 8, 2, False), _uint(data, 6, 2, False)])
+
+    def bmp():
+        def signed(offset):
+            v = _uint(data, offset, 4, False)
+            return tf.abs(tf.where(v >= 2 ** 31, v - 2 ** 32, v))  # top-down BMPs store a negative height
+
+        return tf.stack([signed(22), signed(18)])
+
+    return tf.switch_case(tf.maximum(fmt, 0), [jpeg, png, gif, bmp])
+
+
+def check_pixel_limit(shape: tf.Tensor, max_pixels: int) -> tf.Operation:
+    h, w = shape[0], shape[1]
+    return tf.debugging.Assert(
+        tf.logical_and(tf.logical_and(h > 0, w > 0), h * w <= max_pixels),
+        ["image declares", h, "x", w, "pixels; the limit is", tf.constant(max_pixels, tf.int64), "pixels"],
+        summarize=8,
+    )
+
+
+def jpeg_ratio(shape: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """Index into JPEG_RATIOS of the largest reduction that keeps the image >= DOWNSCALE_MARGIN x size."""
+    h, w = shape[0], shape[1]
+    index = tf.constant(0)
+    for i, ratio in enumerate(JPEG_RATIOS[1:], 1):
+        fits = tf.logical_and(h // ratio >= DOWNSCALE_MARGIN * size[0], w // ratio >= DOWNSCALE_MARGIN * size[1])
+        index = tf.where(fits, tf.constant(i), index)
+    return index
+
+
+def decode(data: tf.Tensor, size: tuple[int, int], max_pixels: int, fast_downscale: bool = True) -> tf.Tensor:
+    """Encoded bytes -> uint8 [h, w, 3] RGB. Grayscale, CMYK and alpha become RGB; a GIF gives its first frame."""
+    shape = declared_shape(data)
+    with tf.control_dependencies([check_pixel_limit(shape, max_pixels)]):
+        is_jpeg = tf.equal(image_format(data), 0)
+
+    def jpeg():
+        if not fast_downscale:
+            return tf.io.decode_jpeg(data, channels=3)
+        branches = [lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r) for r in JPEG_RATIOS]
+        return tf.switch_case(jpeg_ratio(shape, size), branches)
+
+    def other():
+        return tf.io.decode_image(data, channels=3, expand_animations=False)
+
+    image = tf.cond(is_jpeg, jpeg, other)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def resize(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """uint8 or float [h, w, 3] -> float32 [size[0], size[1], 3] in the 0..255 range, antialiased."""
+    out = tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear", antialias=True)
+    return tf.clip_by_value(out, 0.0, 255.0)
+
+
+def normalize(images: tf.Tensor, mode: str) -> tf.Tensor:
+    """float32 RGB 0..255 [..., 3] -> the model's input, as keras.applications' preprocess_input(mode=...)."""
+    if mode == "caffe":
+        return images[..., ::-1] - tf.constant(_CAFFE_BGR_MEAN, tf.float32)
+    if mode == "tf":
+        return images / 127.5 - 1.0
+    if mode == "torch":
+        return (images / 255.0 - tf.constant(_TORCH_MEAN, tf.float32)) / tf.constant(_TORCH_STD, tf.float32)
+    if mode == "none":
+        return images
+    raise ValueError(f"unknown normalization {mode!r}: use one of {', '.join(NORMALIZATIONS)}")
+
+
+def decode_batch(images: tf.Tensor, size: tuple[int, int], max_pixels: int, fast_downscale: bool = True) -> tf.Tensor:
+    """tf.string [n] -> float32 [n, h, w, 3] (0..255). Images differ in size, so each is decoded on its own;
+    map_fn runs several at once on the inter-op pool."""
+    def one(data):
+        return resize(decode(data, size, max_pixels, fast_downscale), size)
+
+    return tf.map_fn(one, images, fn_output_signature=tf.TensorSpec([size[0], size[1], 3], tf.float32))

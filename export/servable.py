@@ -1,0 +1,78 @@
+"""The servable: a tf.Module whose signature takes encoded image bytes and answers with top-k classes,
+probabilities and labels. Saved with tf.saved_model.save, the modern form of the tutorial's SavedModelBuilder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from export import postprocess, preprocess
+from tools import paths
+
+
+class Servable(tf.Module):
+    def __init__(
+        self,
+        model: keras.Model,
+        *,
+        layout: str,
+        input_size: tuple[int, int],
+        normalization: str,
+        output_activation: str,
+        top_k: int,
+        labels_file: Path,
+        max_image_pixels: int,
+        jpeg_fast_downscale: bool,
+    ):
+        super().__init__(name="servable")
+        if layout not in paths.LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}")
+        self.model = model
+        self.layout = layout
+        self.input_size = tuple(input_size)
+        self.normalization = normalization
+        self.output_activation = output_activation
+        self.k = top_k
+        self.max_image_pixels = max_image_pixels
+        self.jpeg_fast_downscale = jpeg_fast_downscale
+        # An Asset is copied into the SavedModel's assets/ and its path rewritten on load.
+        self.labels_asset = tf.saved_model.Asset(str(labels_file))
+        self.labels = postprocess.labels_table(self.labels_asset)
+        self.serve = tf.function(
+            self._serve,
+            input_signature=[tf.TensorSpec([None], tf.string, name=paths.INPUT_KEY)],
+        )
+
+    def preprocess(self, images: tf.Tensor) -> tf.Tensor:
+        """Encoded bytes [n] -> the model's input batch, in this servable's layout."""
+        pixels = preprocess.decode_batch(images, self.input_size, self.max_image_pixels, self.jpeg_fast_downscale)
+        return self.from_pixels(pixels)
+
+    def from_pixels(self, pixels: tf.Tensor) -> tf.Tensor:
+        """float32 RGB 0..255 [n, h, w, 3] -> normalized model input in this servable's layout."""
+        x = preprocess.normalize(pixels, self.normalization)
+        return tf.transpose(x, [0, 3, 1, 2]) if self.layout == "channels_first" else x
+
+    def predict_pixels(self, pixels: tf.Tensor) -> tf.Tensor:
+        """Full probabilities for already decoded pixels (what the validator compares with Keras)."""
+        return postprocess.to_probabilities(self.model(self.from_pixels(pixels), training=False), self.output_activation)
+
+    def _serve(self, images):
+        probabilities = postprocess.to_probabilities(
+            self.model(self.preprocess(images), training=False), self.output_activation
+        )
+        classes, top = postprocess.top_k(probabilities, self.k)
+        return {
+            paths.OUTPUT_CLASSES: classes,
+            paths.OUTPUT_PROBABILITIES: top,
+            paths.OUTPUT_LABELS: self.labels.lookup(classes),
+        }
+
+    def save(self, directory: Path) -> None:
+        signature = self.serve.get_concrete_function()
+        tf.saved_model.save(
+            self,
+            str(directory),
+            signatures={paths.SERVING_SIGNATURE: signature, paths.PREDICT_ALIAS: signature},
+        )

@@ -1,0 +1,121 @@
+"""The Keras model an export starts from: an applications ResNet (seeded or from a weights file), or a
+user's own trained model file. Also the facts about it that the export records."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from tools.config import ModelSettings
+from tools.digests import sha256_file
+from tools.errors import UserError
+
+_ARCHITECTURES = {
+    "ResNet50": keras.applications.ResNet50,
+    "ResNet101": keras.applications.ResNet101,
+    "ResNet152": keras.applications.ResNet152,
+    "ResNet50V2": keras.applications.ResNet50V2,
+    "ResNet101V2": keras.applications.ResNet101V2,
+    "ResNet152V2": keras.applications.ResNet152V2,
+}
+
+
+@dataclass
+class SourceModel:
+    model: keras.Model
+    input_size: tuple[int, int]
+    num_classes: int
+    info: dict = field(default_factory=dict)
+
+
+def weights_sha256(model: keras.Model) -> str:
+    """A fingerprint of the weights themselves (shapes and bytes), equal for both layouts of one export."""
+    h = hashlib.sha256()
+    for w in model.get_weights():
+        arr = np.ascontiguousarray(w)
+        h.update(str((arr.dtype.str, arr.shape)).encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def _build_architecture(settings: ModelSettings) -> keras.Model:
+    src = settings.source
+    if src.weights is None:
+        # Keras draws every initializer from the global seed: the same seed gives the same weights.
+        keras.utils.set_random_seed(src.seed)
+    keras.config.set_image_data_format("channels_last")
+    model = _ARCHITECTURES[src.architecture](weights=None, classes=src.classes, classifier_activation="softmax")
+    if src.weights is not None:
+        if not src.weights.is_file():
+            raise UserError(f"model.source.weights: {src.weights} does not exist")
+        try:
+            model.load_weights(str(src.weights))
+        except Exception as exc:  # Keras raises many types for a wrong file
+            raise UserError(
+                f"model.source.weights: {src.weights.name} does not fit {src.architecture} "
+                f"with {src.classes} classes: {str(exc).splitlines()[0][:200]}"
+            ) from None
+    return model
+
+
+def _load_model_file(path: Path) -> keras.Model:
+    if not path.is_file():
+        raise UserError(f"model file {path} does not exist")
+    try:
+        model = keras.models.load_model(str(path), compile=False)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise UserError(f"model file {path.name} is not a loadable Keras model: {first}") from None
+    if not isinstance(model, keras.Model):
+        raise UserError(f"model file {path.name} holds a {type(model).__name__}, not a Keras model")
+    return model
+
+
+def _check_shapes(model: keras.Model, where: str) -> tuple[tuple[int, int], int]:
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise UserError(f"{where}: the model must have one image input and one output, "
+                        f"has {len(model.inputs)} and {len(model.outputs)}")
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4 or shape[3] != 3:
+        raise UserError(f"{where}: the model input must be (batch, height, width, 3) channels_last images, got {shape}")
+    if shape[1] is None or shape[2] is None:
+        raise UserError(f"{where}: the model input size must be fixed, got {shape}")
+    out = tuple(model.outputs[0].shape)
+    if len(out) != 2 or out[1] is None or out[1] < 2:
+        raise UserError(f"{where}: the model output must be (batch, classes) with at least 2 classes, got {out}")
+    return (int(shape[1]), int(shape[2])), int(out[1])
+
+
+def output_activation(model: keras.Model) -> str:
+    """`softmax` when the model already outputs probabilities, `linear` for logits; anything else refused."""
+    last = model.layers[-1]
+    if type(last).__name__ == "Softmax":
+        return "softmax"
+    act = getattr(last, "activation", None)
+    name = getattr(act, "__name__", None) if act is not None else "linear"
+    if name in ("softmax", "linear"):
+        return name
+    raise UserError(f"the model's output activation is {name!r}; a classifier must end in softmax or logits (linear)")
+
+
+def load_source(settings: ModelSettings) -> SourceModel:
+    src = settings.source
+    if src.model_file is not None:
+        model = _load_model_file(src.model_file)
+        where = f"model file {src.model_file.name}"
+        info = {"kind": "model_file", "file": src.model_file.name, "file_sha256": sha256_file(src.model_file)}
+    else:
+        model = _build_architecture(settings)
+        where = f"{src.architecture}"
+        info = {"kind": "architecture", "architecture": src.architecture, "classes": src.classes}
+        if src.weights is not None:
+            info.update(weights_file=src.weights.name, weights_file_sha256=sha256_file(src.weights))
+        else:
+            info.update(seed=src.seed, weights="seeded (deterministic, not trained)")
+    size, classes = _check_shapes(model, where)
+    info["weights_sha256"] = weights_sha256(model)
+    info["output_activation"] = output_activation(model)
+    return SourceModel(model=model, input_size=size, num_classes=classes, info=info)
