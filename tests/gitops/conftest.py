@@ -1,0 +1,76 @@
+"""Fakes for the GitOps tests: small export trees with a correct SHA256SUMS and validation reports.
+
+No TensorFlow here: the bytes of a real export do not matter to publish, bump or status, only the contract
+(the version directory, its SHA256SUMS, the digest, the report that names it).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tools import digests, paths
+
+
+def make_export(models_dir: Path, name: str, layout: str, version: int, salt: str = "") -> str:
+    """Write a small fake export of one layout and return its digest."""
+    root = paths.version_dir(models_dir, name, layout, version)
+    files = {
+        paths.SAVED_MODEL_PB: f"graph {name} {layout} v{version}{salt}".encode(),
+        f"{paths.VARIABLES_DIR}/variables.index": b"index" + salt.encode(),
+        f"{paths.VARIABLES_DIR}/variables.data-00000-of-00001": bytes(range(256)) * 64 + salt.encode(),
+        f"{paths.ASSETS_DIR}/{paths.LABELS_FILE}": b"tench\ngoldfish\n",
+        f"{paths.ASSETS_EXTRA_DIR}/{paths.WARMUP_FILE}": b"warmup" + layout.encode(),
+        f"{paths.ASSETS_EXTRA_DIR}/{paths.EXPORT_INFO_FILE}": json.dumps(
+            {"model_name": name, "version": version, "layout": layout}).encode(),
+    }
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return digests.write_sums(root)
+
+
+def write_report(reports_dir: Path, name: str, version: int, exports: dict[str, str], passed: bool = True,
+                 models_dir: Path | None = None) -> Path:
+    """A validation report as tools validate writes it; `exports` maps layout -> digest."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    checks = [{"name": "signature", "layout": layout, "passed": True, "detail": "serving_default and predict"}
+              for layout in exports]
+    if not passed:
+        checks.append({"name": "parity", "layout": "channels_first", "passed": False,
+                       "detail": "max |p_last - p_first| = 0.3 > 1e-3"})
+    report = {
+        "model": name, "version": version, "passed": passed,
+        "exports": {layout: {"path": str(paths.version_dir(models_dir or Path("build/models"), name, layout, version)),
+                             "digest": digest} for layout, digest in exports.items()},
+        "checks": checks,
+    }
+    json_path = paths.validation_report(reports_dir, name, version, "json")
+    json_path.write_text(json.dumps(report, indent=2))
+    rows = "\n".join(f"| {c['name']} | {c['layout']} | {'pass' if c['passed'] else 'FAIL'} | {c['detail']} |"
+                     for c in checks)
+    paths.validation_report(reports_dir, name, version, "md").write_text(
+        f"## Validation of {name} v{version}: {'passed' if passed else 'FAILED'}\n\n"
+        f"| check | layout | result | detail |\n| --- | --- | --- | --- |\n{rows}\n")
+    return json_path
+
+
+def make_release(root: Path, name: str = "resnet", version: int = 2, layouts=paths.LAYOUTS, passed: bool = True,
+                 salt: str = "") -> dict[str, str]:
+    """Exports of every layout plus a report under root/build; returns layout -> digest."""
+    models_dir, reports_dir = root / paths.MODELS_DIR, root / paths.REPORTS_DIR
+    found = {layout: make_export(models_dir, name, layout, version, salt) for layout in layouts}
+    write_report(reports_dir, name, version, found, passed, models_dir)
+    return found
+
+
+@pytest.fixture
+def fakes():
+    """The helpers above, for tests in this folder."""
+    class Fakes:
+        export = staticmethod(make_export)
+        report = staticmethod(write_report)
+        release = staticmethod(make_release)
+
+    return Fakes

@@ -1,0 +1,162 @@
+"""make publish against the local file-system backend: refusals, atomicity, resume, immutability."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from tools import digests, paths, publish
+from tools.config import load_config
+from tools.errors import UserError
+from tools.publish import cli
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def config_at(root: Path, uri: str, publish_uri: str | None = None):
+    text = (REPO / paths.MODEL_YAML).read_text()
+    text = text.replace("uri: gs://your-team-models/tf-serving", f"uri: {uri}", 1)
+    if publish_uri:
+        text = text.replace("publish_uri: null", f"publish_uri: {publish_uri}", 1)
+    (root / paths.MODEL_YAML).write_text(text)
+    return load_config(root / paths.MODEL_YAML)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    root = tmp_path / "repo"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def store(tmp_path):
+    return tmp_path / "store"
+
+
+def tree(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_publishes_both_layouts_sums_last_and_identical_is_noop(repo, store, fakes):
+    config = config_at(repo, f"file://{store}")
+    found = fakes.release(repo, version=2)
+    assert publish.publish(config, 2) == {layout: "published" for layout in paths.LAYOUTS}
+    for layout, digest in found.items():
+        dest = paths.version_dir(store, "resnet", layout, 2)
+        assert digests.verify(dest) == []
+        assert digests.version_digest(dest) == digest
+        assert tree(dest) == tree(paths.version_dir(repo / paths.MODELS_DIR, "resnet", layout, 2))
+    before = tree(store)
+    assert publish.publish(config, 2) == {layout: "already published" for layout in paths.LAYOUTS}
+    assert tree(store) == before
+
+
+def test_cli_uses_model_version_by_default_and_reports(repo, store, fakes, capsys):
+    config_at(repo, f"file://{store}")
+    text = (repo / paths.MODEL_YAML).read_text().replace("version: 1 ", "version: 3 ", 1)
+    (repo / paths.MODEL_YAML).write_text(text)
+    fakes.release(repo, version=3)
+    assert cli.main(["--config", str(repo / paths.MODEL_YAML)]) == 0
+    assert "published sha256:" in capsys.readouterr().err
+    assert (paths.version_dir(store, "resnet", "channels_first", 3) / paths.DIGEST_FILE).is_file()
+
+
+def test_interrupted_upload_leaves_version_absent_then_resumes(repo, store, fakes, monkeypatch):
+    config = config_at(repo, f"file://{store}")
+    fakes.release(repo, version=2)
+    real_upload, calls = publish.upload_file, []
+
+    def flaky(fs, local, remote):
+        calls.append(remote)
+        if len(calls) == 3:
+            # A real cut: half the bytes of the third file arrive, then the connection drops.
+            Path(remote).write_bytes(Path(local).read_bytes()[: Path(local).stat().st_size // 2])
+            raise ConnectionResetError("connection reset by peer")
+        real_upload(fs, local, remote)
+
+    monkeypatch.setattr(publish, "upload_file", flaky)
+    with pytest.raises(UserError, match=r"stopped: connection reset by peer; the version stays absent"):
+        publish.publish(config, 2)
+    first = paths.version_dir(store, "resnet", "channels_last", 2)
+    assert first.is_dir() and not (first / paths.DIGEST_FILE).exists()
+    assert publish.published_sums(paths.store_version_uri(f"file://{store}", "resnet", "channels_last", 2)) is None
+    # A stray file from some other partial upload must not survive into the complete version.
+    (first / "stale.tmp").write_bytes(b"left over")
+
+    resumed = []
+    monkeypatch.setattr(publish, "upload_file", lambda fs, l, r: (resumed.append(r), real_upload(fs, l, r)))
+    assert publish.publish(config, 2) == {layout: "published" for layout in paths.LAYOUTS}
+    # The two files that arrived whole were kept; the cut one and the rest were uploaded.
+    assert len(resumed) == 2 * 6 - 2
+    for layout in paths.LAYOUTS:
+        assert digests.verify(paths.version_dir(store, "resnet", layout, 2)) == []
+
+
+def test_different_content_under_a_published_version_is_refused(repo, store, fakes):
+    config = config_at(repo, f"file://{store}")
+    fakes.release(repo, version=2)
+    publish.publish(config, 2)
+    before = tree(store)
+    fakes.release(repo, version=2, salt="retrained")
+    with pytest.raises(UserError, match=r"already holds a different version .* never overwritten"):
+        publish.publish(config, 2)
+    assert tree(store) == before
+
+
+def test_refuses_missing_export(repo, store, fakes):
+    config = config_at(repo, f"file://{store}")
+    fakes.export(repo / paths.MODELS_DIR, "resnet", "channels_last", 2)
+    with pytest.raises(UserError, match=r"no channels_first export of resnet v2 at .*: run `make export VERSION=2`"):
+        publish.publish(config, 2)
+    assert not store.exists()
+
+
+def test_refuses_an_export_without_sums_or_changed_after_export(repo, store, fakes):
+    config = config_at(repo, f"file://{store}")
+    fakes.release(repo, version=2)
+    pb = paths.version_dir(repo / paths.MODELS_DIR, "resnet", "channels_first", 2) / paths.SAVED_MODEL_PB
+    pb.write_bytes(b"tampered")
+    with pytest.raises(UserError, match=r"channels_first export .* not usable: saved_model.pb does not match"):
+        publish.publish(config, 2)
+    (pb.parent / paths.DIGEST_FILE).unlink()
+    with pytest.raises(UserError, match=r"SHA256SUMS is missing"):
+        publish.publish(config, 2)
+    assert not store.exists()
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", r"no validation report for resnet v2 \(.* is missing\): run `make validate VERSION=2`"),
+    ("failed", r"validation of resnet v2 did not pass: parity \(channels_first\) failed"),
+    ("stale", r"validated channels_last sha256:.*but the export on disk is sha256:.* \(exported again since\?\)"),
+])
+def test_refuses_without_a_passing_report_for_these_bytes(repo, store, fakes, case, message):
+    config = config_at(repo, f"file://{store}")
+    found = fakes.release(repo, version=2, passed=case != "failed")
+    if case == "missing":
+        paths.validation_report(repo / paths.REPORTS_DIR, "resnet", 2, "json").unlink()
+    if case == "stale":
+        fakes.export(repo / paths.MODELS_DIR, "resnet", "channels_last", 2, salt="again")
+        assert found["channels_last"] != digests.version_digest(
+            paths.version_dir(repo / paths.MODELS_DIR, "resnet", "channels_last", 2))
+    with pytest.raises(UserError, match=message):
+        publish.publish(config, 2)
+    assert not store.exists()
+
+
+def test_pvc_store_needs_publish_uri(repo, store, fakes):
+    fakes.release(repo, version=2)
+    config = config_at(repo, "pvc://models/resnet")
+    with pytest.raises(UserError, match=r"store.uri is pvc://models/resnet.*set store.publish_uri"):
+        publish.publish(config, 2)
+    config = config_at(repo, "pvc://models/resnet", publish_uri=f"file://{store}")
+    assert set(publish.publish(config, 2).values()) == {"published"}
+
+
+def test_cli_error_is_one_line(repo, store, capsys):
+    config_at(repo, f"file://{store}")
+    assert cli.main(["--config", str(repo / paths.MODEL_YAML), "--version", "7"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no channels_last export of resnet v7")

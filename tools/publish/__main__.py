@@ -1,0 +1,3 @@
+from tools.publish.cli import main
+
+raise SystemExit(main())
