@@ -59,10 +59,17 @@ class Servable(tf.Module):
         return postprocess.to_probabilities(self.model(self.from_pixels(pixels), training=False), self.output_activation)
 
     def _serve(self, images):
-        probabilities = postprocess.to_probabilities(
-            self.model(self.preprocess(images), training=False), self.output_activation
-        )
-        classes, top = postprocess.top_k(probabilities, self.k)
+        def predict():
+            probabilities = postprocess.to_probabilities(
+                self.model(self.preprocess(images), training=False), self.output_activation
+            )
+            return postprocess.top_k(probabilities, self.k)
+
+        def nothing():
+            # Some fused kernels refuse a zero-sized batch; an empty request gets an empty answer instead.
+            return tf.zeros([0, self.k], tf.int64), tf.zeros([0, self.k], tf.float32)
+
+        classes, top = tf.cond(tf.size(images) > 0, predict, nothing)
         return {
             paths.OUTPUT_CLASSES: classes,
             paths.OUTPUT_PROBABILITIES: top,

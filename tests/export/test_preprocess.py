@@ -1,0 +1,135 @@
+"""Eager-mode unit tests of the graph helpers that turn image bytes into model input."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from export import preprocess as P
+from tests.export import images
+
+SIZE = (40, 48)
+LIMIT = 10_000_000
+
+
+@pytest.mark.parametrize(
+    "fmt,data",
+    [
+        ("jpeg", images.jpeg(60, 80)),
+        ("png", images.png(60, 80)),
+        ("gif", images.encode(images.photo(60, 80), "GIF")),
+        ("bmp", images.encode(images.photo(60, 80), "BMP")),
+    ],
+)
+def test_declared_shape_reads_the_header_of_every_format(fmt, data):
+    assert P.declared_shape(tf.constant(data)).numpy().tolist() == [60, 80]
+
+
+def test_declared_shape_of_a_top_down_bmp_is_positive():
+    data = bytearray(images.encode(images.photo(12, 10), "BMP"))
+    height = int.from_bytes(data[22:26], "little")
+    data[22:26] = (2 ** 32 - height).to_bytes(4, "little")  # negative height: rows stored top-down
+    assert P.declared_shape(tf.constant(bytes(data))).numpy().tolist() == [12, 10]
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00" * 100, b"GIF89a", b"\x89PNG\r\n\x1a\n\x00", np.random.default_rng(1).bytes(500)])
+def test_unknown_or_cut_bytes_fail_with_a_message_that_names_the_problem(data):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="empty, corrupt or not JPEG, PNG, GIF or BMP"):
+        P.decode(tf.constant(data), SIZE, LIMIT)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        images.jpeg(60, 80),
+        images.png(60, 80),
+        images.png(60, 80, mode="RGBA"),
+        images.png(60, 80, mode="L"),
+        images.encode(images.photo(60, 80), "JPEG", mode="L"),
+        images.encode(images.photo(60, 80), "JPEG", mode="CMYK"),
+        images.encode(images.photo(60, 80), "BMP"),
+    ],
+    ids=["jpeg", "png", "png-alpha", "png-gray", "jpeg-gray", "jpeg-cmyk", "bmp"],
+)
+def test_decode_gives_three_channel_rgb(data):
+    image = P.decode(tf.constant(data), SIZE, LIMIT)
+    assert image.dtype == tf.uint8 and image.shape == (60, 80, 3)
+
+
+def test_cmyk_jpeg_decodes_to_the_same_colors_as_rgb():
+    pixels = images.photo(60, 80)
+    rgb = P.decode(tf.constant(images.encode(pixels, "JPEG", quality=95)), SIZE, LIMIT).numpy().astype(float)
+    cmyk = P.decode(tf.constant(images.encode(pixels, "JPEG", mode="CMYK", quality=95)), SIZE, LIMIT).numpy()
+    assert np.abs(rgb - cmyk).mean() < 12
+
+
+def test_gif_gives_its_first_frame():
+    image = P.decode(tf.constant(images.two_frame_gif()), SIZE, LIMIT).numpy()
+    assert image[..., 0].mean() > 200 and image[..., 2].mean() < 50
+
+
+def test_truncated_jpeg_is_invalid_argument():
+    data = images.jpeg(200, 200)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="JPEG"):
+        P.decode(tf.constant(data[: len(data) // 2]), SIZE, LIMIT)
+
+
+@pytest.mark.parametrize("data", [images.with_jpeg_size(images.jpeg(), 60000, 60000),
+                                  images.with_png_size(images.png(), 100000, 100000)], ids=["jpeg", "png"])
+def test_declared_size_over_the_limit_is_refused_before_decoding(data):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image declares") as err:
+        P.decode(tf.constant(data), SIZE, LIMIT)
+    assert "limit" in str(err.value)
+
+
+def test_pixel_limit_is_exact():
+    data = tf.constant(images.jpeg(100, 100))
+    assert P.decode(data, SIZE, 10_000).shape == (100, 100, 3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image declares"):
+        P.decode(data, SIZE, 9_999)
+
+
+@pytest.mark.parametrize("shape,expected", [((100, 100), 1), ((400, 400), 4), ((4000, 3000), 8), ((3000, 4000), 8), ((90, 2000), 1)])
+def test_jpeg_ratio_keeps_at_least_twice_the_input_size(shape, expected):
+    ratio = P.JPEG_RATIOS[int(P.jpeg_ratio(tf.constant(shape, tf.int64), (40, 40)))]
+    assert ratio == expected
+    assert shape[0] // ratio >= 2 * 40 or ratio == 1
+
+
+def test_fast_downscale_decodes_large_jpegs_smaller_with_the_same_picture():
+    data = tf.constant(images.jpeg(800, 960))
+    small = P.decode(data, SIZE, LIMIT, fast_downscale=True)
+    full = P.decode(data, SIZE, LIMIT, fast_downscale=False)
+    assert small.shape == (100, 120, 3) and full.shape == (800, 960, 3)
+    a, b = P.resize(small, SIZE).numpy(), P.resize(full, SIZE).numpy()
+    assert np.abs(a - b).mean() < 3.0
+
+
+def test_resize_is_antialiased_and_in_range():
+    stripes = np.zeros((80, 96, 3), np.uint8)
+    stripes[::2] = 255  # one-pixel stripes: without antialiasing a 2x downscale aliases to solid rows
+    out = P.resize(tf.constant(stripes), SIZE).numpy()
+    assert out.shape == (40, 48, 3) and out.dtype == np.float32
+    assert 0 <= out.min() and out.max() <= 255
+    assert np.abs(out - 127.5).max() < 40
+
+
+@pytest.mark.parametrize("mode", ["caffe", "tf", "torch"])
+def test_normalize_matches_keras_applications(mode):
+    from keras.applications import imagenet_utils
+
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 5, 6, 3)).astype(np.float32)
+    ours = P.normalize(tf.constant(pixels), mode).numpy()
+    theirs = imagenet_utils.preprocess_input(pixels.copy(), mode=mode, data_format="channels_last")
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-4)
+
+
+def test_normalize_none_is_identity_and_unknown_is_an_error():
+    x = tf.constant([[1.0, 2.0, 3.0]])
+    assert np.array_equal(P.normalize(x, "none").numpy(), x.numpy())
+    with pytest.raises(ValueError, match="unknown normalization"):
+        P.normalize(x, "imagenet")
+
+
+def test_decode_batch_handles_mixed_sizes_and_formats_and_an_empty_batch():
+    batch = tf.constant([images.jpeg(30, 90), images.png(200, 50), images.jpeg(1, 1)])
+    assert P.decode_batch(batch, SIZE, LIMIT).shape == (3, 40, 48, 3)
+    assert P.decode_batch(tf.constant([], tf.string), SIZE, LIMIT).shape == (0, 40, 48, 3)

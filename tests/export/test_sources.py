@@ -1,0 +1,97 @@
+"""Model sources: seeded architecture weights are deterministic, a weights file loads, 1001 classes work."""
+import json
+
+import keras
+import pytest
+
+from export.api import export_model
+from export.source import load_source, weights_sha256
+from tests.conftest import base_config_data, tiny_config_data
+from tools import paths
+from tools.config import parse_config
+from tools.errors import UserError
+
+
+def settings(**source):
+    data = base_config_data()
+    data["model"]["source"] = {"architecture": "ResNet50", **source}
+    return parse_config(data).model
+
+
+@pytest.mark.slow
+# Keras 3 warns about containers of the functional graph that hold no weights; the fingerprint check proves
+# every weight arrived.
+@pytest.mark.filterwarnings("ignore:Skipping nested container")
+def test_seeded_weights_are_deterministic_and_a_weights_file_reproduces_them(tmp_path):
+    a = load_source(settings(seed=5))
+    b = load_source(settings(seed=5))
+    assert a.info["weights_sha256"] == b.info["weights_sha256"]
+    assert a.input_size == (224, 224) and a.num_classes == 1000 and a.info["output_activation"] == "softmax"
+    weights = tmp_path / "resnet50.weights.h5"
+    a.model.save_weights(weights)
+    c = load_source(settings(weights=str(weights)))
+    assert c.info["weights_sha256"] == a.info["weights_sha256"]
+    assert c.info["weights_file"] == "resnet50.weights.h5"
+    assert load_source(settings(seed=6)).info["weights_sha256"] != a.info["weights_sha256"]
+
+
+def test_a_weights_file_for_another_architecture_is_refused(tmp_path):
+    inputs = keras.Input((8, 8, 3))
+    small = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
+    weights = tmp_path / "small.weights.h5"
+    small.save_weights(weights)
+    with pytest.raises(UserError, match="does not fit ResNet50 with 1000 classes"):
+        load_source(settings(weights=str(weights)))
+
+
+def test_logits_models_get_a_softmax_and_other_activations_are_refused(tmp_path):
+    inputs = keras.Input((8, 8, 3))
+    flat = keras.layers.Flatten()(inputs)
+    logits = keras.Model(inputs, keras.layers.Dense(3)(flat))
+    sigmoid = keras.Model(inputs, keras.layers.Dense(3, activation="sigmoid")(flat))
+    for name, model in [("logits", logits), ("sigmoid", sigmoid)]:
+        model.save(tmp_path / f"{name}.keras")
+    assert load_source(settings_for(tmp_path / "logits.keras")).info["output_activation"] == "linear"
+    with pytest.raises(UserError, match="output activation is 'sigmoid'"):
+        load_source(settings_for(tmp_path / "sigmoid.keras"))
+
+
+def settings_for(model_file):
+    data = base_config_data()
+    data["model"]["source"] = {"model_file": str(model_file)}
+    return parse_config(data).model
+
+
+def test_a_model_without_a_fixed_input_size_is_refused(tmp_path):
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(inputs))
+    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x)).save(tmp_path / "any.keras")
+    with pytest.raises(UserError, match="input size must be fixed"):
+        load_source(settings_for(tmp_path / "any.keras"))
+
+
+def test_a_1001_class_model_exports_with_background_as_class_zero(tmp_path):
+    from tests.conftest import tiny_resnet
+
+    model_file = tmp_path / "m1001.keras"
+    tiny_resnet(num_classes=1001).save(model_file)
+    data = tiny_config_data(model_file, "unused")
+    data["model"]["labels"] = None
+    config = parse_config(data)
+    dirs = export_model(config, output_dir=tmp_path / "out", layouts=("channels_last",), verbose=False)
+    labels = (dirs["channels_last"] / paths.ASSETS_DIR / paths.LABELS_FILE).read_text().splitlines()
+    assert labels[:2] == ["background", "tench"] and len(labels) == 1001
+    info = json.loads((dirs["channels_last"] / paths.ASSETS_EXTRA_DIR / paths.EXPORT_INFO_FILE).read_text())
+    assert info["num_classes"] == 1001
+    assert not (tmp_path / "out" / "tiny" / "channels_first").exists()
+
+
+def test_weights_fingerprint_changes_with_any_weight():
+    from tests.conftest import tiny_resnet
+
+    model = tiny_resnet()
+    before = weights_sha256(model)
+    w = model.get_weights()
+    w[0] = w[0] * 1.0001
+    model.set_weights(w)
+    assert weights_sha256(model) != before
