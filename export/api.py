@@ -59,6 +59,24 @@ def _check_writable(root: Path, created: list[Path]) -> None:
         raise UserError(f"output directory {root} is not writable: {exc.strerror or exc}") from None
 
 
+def _difference(existing: Path, expected_info: dict, labels_text: str) -> str | None:
+    """Why an existing version is not what this export would write, or None when it is the same export."""
+    problems = digests.verify(existing)
+    if problems:
+        return problems[0]
+    try:
+        info = json.loads((existing / paths.ASSETS_EXTRA_DIR / paths.EXPORT_INFO_FILE).read_text())
+        labels = (existing / paths.ASSETS_DIR / paths.LABELS_FILE).read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:
+        return f"unreadable export info: {exc}"
+    changed = sorted(k for k in set(info) | set(expected_info) if info.get(k) != expected_info.get(k))
+    if changed:
+        return f"{', '.join(changed)} changed"
+    if labels != labels_text:
+        return "labels changed"
+    return None
+
+
 def export_info(settings: ModelSettings, version: int, layout: str, source: SourceModel, normalization: str,
                 batch_sizes: tuple[int, ...]) -> dict:
     k = min(settings.top_k, source.num_classes)
@@ -138,10 +156,6 @@ def export_model(
     output_dir = Path(output_dir or paths.REPO_ROOT / paths.MODELS_DIR)
     progress = Progress(verbose)
     finals = {lay: paths.version_dir(output_dir, settings.name, lay, version) for lay in layouts}
-    for lay, final in finals.items():
-        if final.exists():
-            raise UserError(f"version {version} of {settings.name} already exists at {final}; "
-                            "versions are never overwritten: export a new --version")
     created: list[Path] = []
     temps: dict[str, Path] = {}
     moved: list[Path] = []
@@ -156,13 +170,25 @@ def export_model(
         labels = resolve_labels(settings.labels, source.num_classes)
         labels_file = labels_dir / paths.LABELS_FILE
         labels_file.write_text("\n".join(labels) + "\n", encoding="utf-8")
+        todo = []
         for lay in layouts:
+            if not finals[lay].exists():
+                todo.append(lay)
+                continue
+            expected = export_info(settings, version, lay, source, settings.preprocessing_mode,
+                                   config.warmup_batch_sizes(lay))
+            difference = _difference(finals[lay], expected, labels_file.read_text(encoding="utf-8"))
+            if difference:
+                raise UserError(f"version {version} of {settings.name} already exists at {finals[lay]} and differs "
+                                f"({difference}); versions are never overwritten: export a new --version")
+            progress(f"{lay}: version {version} already exported from the same model and settings; kept as is")
+        for lay in todo:
             temps[lay] = Path(tempfile.mkdtemp(prefix=f"{paths.TMP_PREFIX}{version}-", dir=finals[lay].parent))
             progress(f"{lay}: building servable")
             servable = build_servable(source.model, lay, source, settings, labels_file)
             batch_sizes = config.warmup_batch_sizes(lay)
             _write_layout(temps[lay], servable, lay, version, source, settings, batch_sizes, progress)
-        for lay in layouts:
+        for lay in todo:
             if finals[lay].exists():
                 raise UserError(f"version {version} appeared at {finals[lay]} during the export; not overwriting it")
             os.rename(temps[lay], finals[lay])

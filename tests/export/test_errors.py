@@ -1,5 +1,6 @@
 """Every bad input to the exporter: a specific one-line error, a non-zero exit, and nothing written."""
 import shutil
+from dataclasses import replace
 
 import pytest
 
@@ -9,6 +10,10 @@ from export.cli import main
 from tests.conftest import tiny_config_data
 from tools.config import parse_config
 from tools.errors import UserError
+
+
+def files(root):
+    return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in root.rglob("*") if p.is_file()}
 
 
 def tree(root):
@@ -23,10 +28,28 @@ def config(tiny_model_files):
 def test_an_existing_version_is_never_overwritten(tiny_export, tmp_path):
     out = tmp_path / "models"
     shutil.copytree(tiny_export.root, out)
-    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
-    with pytest.raises(UserError, match="version 1 of tiny already exists .* never overwritten"):
+    before = files(out)
+    changed = replace(tiny_export.config, model=replace(tiny_export.config.model, top_k=2))
+    with pytest.raises(UserError, match="version 1 of tiny already exists .* differs \\(.*top_k.* never overwritten"):
+        export_model(changed, version=1, output_dir=out, verbose=False)
+    assert files(out) == before
+
+
+def test_exporting_the_same_model_again_is_a_no_op(tiny_export, tmp_path):
+    out = tmp_path / "models"
+    shutil.copytree(tiny_export.root, out)
+    before = files(out)
+    assert export_model(tiny_export.config, version=1, output_dir=out, verbose=False) == {
+        lay: out / "tiny" / lay / "1" for lay in tiny_export.dirs}
+    assert files(out) == before
+
+
+def test_an_existing_version_that_was_tampered_with_is_not_taken_as_the_same(tiny_export, tmp_path):
+    out = tmp_path / "models"
+    shutil.copytree(tiny_export.root, out)
+    (out / "tiny" / "channels_first" / "1" / "assets" / "labels.txt").write_text("x\ny\nz\nw\n")
+    with pytest.raises(UserError, match="differs \\(assets/labels.txt does not match its sha256"):
         export_model(tiny_export.config, version=1, output_dir=out, verbose=False)
-    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
 
 
 def test_unwritable_output_directory(config, tmp_path):
