@@ -17,6 +17,14 @@ OVERLAYS_DIR = f"{K8S_DIR}/overlays"
 COMPONENTS_DIR = f"{K8S_DIR}/components"
 ARGOCD_DIR = f"{K8S_DIR}/argocd"
 TEMPLATES_DIR = "tools/templates"
+# `make render`: tools/templates/<kind>/**/*.j2 -> its output folder (overlay: once per target).
+BASE_TEMPLATES_DIR = f"{TEMPLATES_DIR}/base"
+OVERLAY_TEMPLATES_DIR = f"{TEMPLATES_DIR}/overlay"
+ARGOCD_TEMPLATES_DIR = f"{TEMPLATES_DIR}/argocd"
+TEMPLATE_SUFFIX = ".j2"
+KUSTOMIZATION_FILE = "kustomization.yaml"
+# Built overlays, one file per object: tests/k8s/golden/<overlay>/<kind>-<name>.yaml
+GOLDEN_DIR = "tests/k8s/golden"
 
 LAYOUTS = ("channels_last", "channels_first")
 

@@ -1,0 +1,3 @@
+from tools.check.cli import main
+
+raise SystemExit(main())

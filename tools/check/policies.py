@@ -1,0 +1,551 @@
+"""Policy checks over a built overlay: what `make check` enforces and tests/k8s proves with mutated objects.
+
+    from tools.check.policies import Overlay, POLICIES, run_policies
+    violations = run_policies(Overlay("cpu", objects, config))   # {policy name: [violation, ...]}
+
+Each policy is a function `(Overlay) -> list[str]` of one-line violations ("Deployment/tf-serving container
+fetch-model: allowPrivilegeEscalation must be false"), registered with @policy in POLICIES. They read the
+objects kustomize built, so they judge what a cluster would receive, not the templates.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Callable, Iterator
+
+from kubernetes.utils.quantity import parse_quantity
+
+from tools.check import tfserving
+from tools.config import Config, Target
+from tools.render import fetch_source, model_base_path, names
+
+Obj = dict[str, Any]
+Policy = Callable[["Overlay"], list[str]]
+
+POD_TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
+LONG_RUNNING_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
+# Pod Security Standard "restricted": the only volume types it allows.
+RESTRICTED_VOLUME_TYPES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                           "projected", "secret"}
+MIN_UID = 10000
+GUARANTEED_RESOURCES = ("cpu", "memory", "ephemeral-storage")
+MIN_STARTUP_SECONDS = 300
+
+
+@dataclass
+class Overlay:
+    name: str  # the folder under k8s/overlays/, which is the target's name in model.yaml
+    objects: list[Obj]
+    config: Config
+
+    @property
+    def target(self) -> Target | None:
+        return self.config.targets.get(self.name)
+
+    def find(self, kind: str, name: str | None = None) -> list[Obj]:
+        return [o for o in self.objects if o.get("kind") == kind and (name is None or _name(o) == name)]
+
+    def configmap(self, name: str) -> Obj | None:
+        found = self.find("ConfigMap", name)
+        return found[0] if found else None
+
+    def serving_deployment(self) -> Obj | None:
+        found = self.find("Deployment", names.DEPLOYMENT)
+        return found[0] if found else None
+
+
+def _name(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("name", "?"))
+
+
+def _where(obj: Obj, container: Obj | None = None) -> str:
+    text = f"{obj.get('kind')}/{_name(obj)}"
+    return f"{text} container {container.get('name')}" if container is not None else text
+
+
+def pod_templates(objects: list[Obj]) -> Iterator[tuple[Obj, Obj, Obj]]:
+    """(object, pod template metadata, pod spec) for every object that creates pods (CronJobs included)."""
+    for obj in objects:
+        kind = obj.get("kind")
+        if kind in POD_TEMPLATE_KINDS:
+            template = (obj.get("spec") or {}).get("template") or {}
+        elif kind == "CronJob":
+            template = (((obj.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}).get("template") or {}
+        elif kind == "Pod":
+            template = obj
+        else:
+            continue
+        yield obj, template.get("metadata") or {}, template.get("spec") or {}
+
+
+def all_containers(spec: Obj) -> Iterator[Obj]:
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        yield from spec.get(key) or []
+
+
+def container(spec: Obj, name: str, init: bool = False) -> Obj | None:
+    for c in spec.get("initContainers" if init else "containers") or []:
+        if c.get("name") == name:
+            return c
+    return None
+
+
+def env_of(overlay: Overlay, c: Obj) -> dict[str, str]:
+    """A container's environment as the kubelet builds it: envFrom ConfigMaps, then env (which wins)."""
+    env: dict[str, str] = {}
+    for source in c.get("envFrom") or []:
+        ref = (source.get("configMapRef") or {}).get("name")
+        cm = overlay.configmap(ref) if ref else None
+        if cm:
+            env.update({k: str(v) for k, v in (cm.get("data") or {}).items()})
+    for item in c.get("env") or []:
+        if "value" in item:
+            env[item["name"]] = str(item["value"])
+        elif "configMapKeyRef" in (item.get("valueFrom") or {}):
+            ref = item["valueFrom"]["configMapKeyRef"]
+            cm = overlay.configmap(ref.get("name", ""))
+            if cm and ref.get("key") in (cm.get("data") or {}):
+                env[item["name"]] = str(cm["data"][ref["key"]])
+    return env
+
+
+def mounted_configmap(overlay: Overlay, spec: Obj, c: Obj, mount_path: str) -> Obj | None:
+    """The ConfigMap object a container sees at mount_path, if any."""
+    for mount in c.get("volumeMounts") or []:
+        if mount.get("mountPath") == mount_path:
+            for volume in spec.get("volumes") or []:
+                if volume.get("name") == mount.get("name") and "configMap" in volume:
+                    return overlay.configmap(volume["configMap"].get("name", ""))
+    return None
+
+
+def split_image(ref: str) -> tuple[str, str | None, str | None]:
+    """"repo[:tag][@digest]" -> (repo, tag, digest); a registry port is not a tag."""
+    name, _, digest = ref.partition("@")
+    head, _, last = name.rpartition("/")
+    if ":" in last:
+        last, tag = last.split(":", 1)
+    else:
+        tag = None
+    return (f"{head}/{last}" if head else last), tag, (digest or None)
+
+
+def _quantity(value: Any) -> Decimal | None:
+    try:
+        return Decimal(parse_quantity(value))
+    except (ValueError, TypeError):
+        return None
+
+
+POLICIES: dict[str, Policy] = {}
+
+
+def policy(name: str) -> Callable[[Policy], Policy]:
+    def register(fn: Policy) -> Policy:
+        POLICIES[name] = fn
+        return fn
+
+    return register
+
+
+def run_policies(overlay: Overlay, only: list[str] | None = None) -> dict[str, list[str]]:
+    return {name: fn(overlay) for name, fn in POLICIES.items() if only is None or name in only}
+
+
+@policy("pod-security")
+def pod_security(overlay: Overlay) -> list[str]:
+    """Pod Security Standard "restricted", plus a read-only root file system, a UID >= 10000 and no API token."""
+    out: list[str] = []
+    for obj, _, spec in pod_templates(overlay.objects):
+        where = _where(obj)
+        pod_sc = spec.get("securityContext") or {}
+        for field in ("hostNetwork", "hostPID", "hostIPC"):
+            if spec.get(field):
+                out.append(f"{where}: {field} must not be set")
+        if spec.get("automountServiceAccountToken") is not False:
+            out.append(f"{where}: automountServiceAccountToken must be false (nothing here calls the API server)")
+        for volume in spec.get("volumes") or []:
+            kinds = set(volume) - {"name"}
+            if not kinds <= RESTRICTED_VOLUME_TYPES:
+                out.append(f"{where}: volume {volume.get('name')} of type {', '.join(sorted(kinds))} "
+                           "is not allowed by the restricted standard")
+        for c in all_containers(spec):
+            cw, sc = _where(obj, c), c.get("securityContext") or {}
+            if sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is not True:
+                out.append(f"{cw}: runAsNonRoot must be true")
+            uid = sc.get("runAsUser", pod_sc.get("runAsUser"))
+            if not isinstance(uid, int) or uid < MIN_UID:
+                out.append(f"{cw}: runAsUser must be an explicit UID >= {MIN_UID} (the serving image defines "
+                           f"no user), got {uid}")
+            seccomp = (sc.get("seccompProfile") or pod_sc.get("seccompProfile") or {}).get("type")
+            if seccomp != "RuntimeDefault":
+                out.append(f"{cw}: seccompProfile.type must be RuntimeDefault, got {seccomp}")
+            if sc.get("allowPrivilegeEscalation") is not False:
+                out.append(f"{cw}: allowPrivilegeEscalation must be false")
+            if sc.get("privileged"):
+                out.append(f"{cw}: privileged must not be set")
+            caps = sc.get("capabilities") or {}
+            if "ALL" not in (caps.get("drop") or []):
+                out.append(f"{cw}: capabilities.drop must include ALL")
+            if set(caps.get("add") or []) - {"NET_BIND_SERVICE"}:
+                out.append(f"{cw}: capabilities.add may only hold NET_BIND_SERVICE")
+            if sc.get("readOnlyRootFilesystem") is not True:
+                out.append(f"{cw}: readOnlyRootFilesystem must be true (writable paths are emptyDirs)")
+            if any(p.get("hostPort") for p in c.get("ports") or []):
+                out.append(f"{cw}: hostPort must not be set")
+    for sa in overlay.find("ServiceAccount"):
+        if sa.get("automountServiceAccountToken") is not False:
+            out.append(f"{_where(sa)}: automountServiceAccountToken must be false")
+    for ns in overlay.find("Namespace"):
+        if ((ns.get("metadata") or {}).get("labels") or {}).get("pod-security.kubernetes.io/enforce") != "restricted":
+            out.append(f"{_where(ns)}: label pod-security.kubernetes.io/enforce must be restricted")
+    return out
+
+
+@policy("probes")
+def probes(overlay: Overlay) -> list[str]:
+    """Long-running containers have readiness and liveness probes that differ; TF Serving has a long startup probe."""
+    out: list[str] = []
+    for obj, _, spec in pod_templates(overlay.objects):
+        if obj.get("kind") not in LONG_RUNNING_KINDS:
+            continue
+        for c in spec.get("containers") or []:
+            cw = _where(obj, c)
+            readiness, liveness = c.get("readinessProbe"), c.get("livenessProbe")
+            if not readiness:
+                out.append(f"{cw}: no readinessProbe")
+            if not liveness:
+                out.append(f"{cw}: no livenessProbe")
+
+            def action(probe: Obj) -> Obj:
+                return {k: v for k, v in probe.items() if k in ("exec", "httpGet", "tcpSocket", "grpc")}
+
+            if readiness and liveness and action(readiness) == action(liveness):
+                out.append(f"{cw}: livenessProbe must check something else than readinessProbe (a model that is "
+                           "not AVAILABLE should leave the Service, not restart the pod in a loop)")
+    deployment = overlay.serving_deployment()
+    if deployment is not None:
+        spec = deployment["spec"]["template"]["spec"]
+        c = container(spec, names.SERVING_CONTAINER)
+        if c is None:
+            out.append(f"{_where(deployment)}: no {names.SERVING_CONTAINER} container")
+        else:
+            startup = c.get("startupProbe")
+            if not startup:
+                out.append(f"{_where(deployment, c)}: no startupProbe (loading and warming up a model takes minutes)")
+            else:
+                seconds = startup.get("periodSeconds", 10) * startup.get("failureThreshold", 3)
+                if seconds < MIN_STARTUP_SECONDS:
+                    out.append(f"{_where(deployment, c)}: startupProbe allows {seconds} s, under the "
+                               f"{MIN_STARTUP_SECONDS} s a model load and warmup may take")
+            command = ((c.get("readinessProbe") or {}).get("exec") or {}).get("command") or []
+            if not any(str(part).endswith("model-ready.sh") for part in command):
+                out.append(f"{_where(deployment, c)}: readinessProbe must run model-ready.sh (the pinned version "
+                           "is AVAILABLE); TF Serving's REST status answers 200 while LOADING")
+    return out
+
+
+@policy("resources")
+def resources(overlay: Overlay) -> list[str]:
+    """Requests and limits for cpu, memory and ephemeral storage everywhere; TF Serving's equal and from model.yaml."""
+    out: list[str] = []
+    for obj, _, spec in pod_templates(overlay.objects):
+        for c in all_containers(spec):
+            cw, res = _where(obj, c), c.get("resources") or {}
+            requests, limits = res.get("requests") or {}, res.get("limits") or {}
+            for name in GUARANTEED_RESOURCES:
+                if name not in requests or name not in limits:
+                    out.append(f"{cw}: needs requests and limits for {name}")
+                elif obj.get("kind") in LONG_RUNNING_KINDS and _quantity(requests[name]) != _quantity(limits[name]):
+                    out.append(f"{cw}: {name} requests ({requests[name]}) must equal limits ({limits[name]}) "
+                               "for Guaranteed QoS")
+    target, deployment = overlay.target, overlay.serving_deployment()
+    if target is not None and deployment is not None:
+        c = container(deployment["spec"]["template"]["spec"], names.SERVING_CONTAINER) or {}
+        limits = (c.get("resources") or {}).get("limits") or {}
+        wanted = {"cpu": target.resources.cpu, "memory": target.resources.memory,
+                  "ephemeral-storage": target.resources.ephemeral_storage}
+        for name, value in wanted.items():
+            if _quantity(limits.get(name)) != _quantity(value):
+                out.append(f"{_where(deployment, c)}: {name} limit is {limits.get(name)}, model.yaml "
+                           f"targets.{target.name}.resources says {value}")
+        env = {e["name"]: e.get("value") for e in c.get("env") or []}
+        for var in ("TF_INTRA_OP_PARALLELISM", "TF_INTER_OP_PARALLELISM"):
+            if env.get(var) != str(target.resources.cpu_cores):
+                out.append(f"{_where(deployment, c)}: {var} is {env.get(var)}, want {target.resources.cpu_cores} "
+                           "(the CPU limit in whole cores)")
+    return out
+
+
+@policy("gpu")
+def gpu(overlay: Overlay) -> list[str]:
+    """nvidia.com/gpu only in GPU targets' overlays: in limits (requests equal if set), with toleration and selector."""
+    out: list[str] = []
+    target = overlay.target
+    is_gpu = target is not None and target.is_gpu
+    for obj, _, spec in pod_templates(overlay.objects):
+        for c in all_containers(spec):
+            res = c.get("resources") or {}
+            limit = (res.get("limits") or {}).get(names.GPU_RESOURCE)
+            request = (res.get("requests") or {}).get(names.GPU_RESOURCE)
+            if (limit is not None or request is not None) and not is_gpu:
+                out.append(f"{_where(obj, c)}: {names.GPU_RESOURCE} in the {overlay.name} overlay, whose target "
+                           "has no GPU")
+            elif request is not None and _quantity(request) != _quantity(limit):
+                out.append(f"{_where(obj, c)}: {names.GPU_RESOURCE} requests ({request}) must equal limits ({limit})")
+    deployment = overlay.serving_deployment()
+    if is_gpu and deployment is not None:
+        spec = deployment["spec"]["template"]["spec"]
+        c = container(spec, names.SERVING_CONTAINER) or {}
+        limit = ((c.get("resources") or {}).get("limits") or {}).get(names.GPU_RESOURCE)
+        if _quantity(limit) != Decimal(target.gpus):
+            out.append(f"{_where(deployment, c)}: {names.GPU_RESOURCE} limit is {limit}, model.yaml "
+                       f"targets.{target.name}.gpus says {target.gpus}")
+        if not any(t.get("key") == names.GPU_RESOURCE and t.get("effect") in (None, "NoSchedule")
+                   for t in spec.get("tolerations") or []):
+            out.append(f"{_where(deployment)}: no toleration for the {names.GPU_RESOURCE} taint of GPU nodes")
+        selector = spec.get("nodeSelector") or {}
+        for key, value in target.node_selector.items():
+            if selector.get(key) != value:
+                out.append(f"{_where(deployment)}: nodeSelector {key}={selector.get(key)}, model.yaml says {value}")
+        if target.gpu_memory_fraction is not None:
+            flag = f"--per_process_gpu_memory_fraction={target.gpu_memory_fraction}"
+            if flag not in (c.get("args") or []):
+                out.append(f"{_where(deployment, c)}: args lack {flag}")
+    return out
+
+
+@policy("layout")
+def layout(overlay: Overlay) -> list[str]:
+    """channels_first reaches only GPU targets: the stock CPU image cannot run NCHW convolutions."""
+    out: list[str] = []
+    target, deployment = overlay.target, overlay.serving_deployment()
+    if target is None:
+        return [f"overlay {overlay.name}: model.yaml has no target {overlay.name!r}"]
+    if not target.is_gpu and "channels_first" in json.dumps(overlay.objects):
+        where = [_where(o) for o in overlay.objects if "channels_first" in json.dumps(o)]
+        out.append(f"{', '.join(where)}: channels_first in the {overlay.name} overlay, which has no GPU")
+    if deployment is not None:
+        init = container(deployment["spec"]["template"]["spec"], names.FETCH_CONTAINER, init=True) or {}
+        env = env_of(overlay, init)
+        if env.get("MODEL_LAYOUT") != target.layout:
+            out.append(f"{_where(deployment, init)}: MODEL_LAYOUT is {env.get('MODEL_LAYOUT')}, model.yaml "
+                       f"targets.{target.name}.layout says {target.layout}")
+        if f"/{target.layout}/" not in env.get("MODEL_SOURCE", ""):
+            out.append(f"{_where(deployment, init)}: MODEL_SOURCE {env.get('MODEL_SOURCE')} is not a "
+                       f"{target.layout} path")
+    return out
+
+
+@policy("images")
+def images(overlay: Overlay) -> list[str]:
+    """Every image pinned by tag (never latest) or digest; TF Serving's exactly as model.yaml says."""
+    out: list[str] = []
+    for obj, _, spec in pod_templates(overlay.objects):
+        for c in all_containers(spec):
+            ref = str(c.get("image", ""))
+            _, tag, digest = split_image(ref)
+            if not digest and (tag is None or tag == "latest"):
+                out.append(f"{_where(obj, c)}: image {ref or '(none)'} is not pinned (give a release tag or a digest)")
+            elif tag == "latest":
+                out.append(f"{_where(obj, c)}: image {ref} uses the latest tag")
+    target, deployment = overlay.target, overlay.serving_deployment()
+    if target is not None and deployment is not None:
+        c = container(deployment["spec"]["template"]["spec"], names.SERVING_CONTAINER) or {}
+        if c.get("image") != target.image.reference:
+            out.append(f"{_where(deployment, c)}: image {c.get('image')}, model.yaml targets.{target.name}.image "
+                       f"says {target.image.reference}")
+    return out
+
+
+@policy("autoscaling")
+def autoscaling(overlay: Overlay) -> list[str]:
+    """An HPA owns the replica count (no `replicas` beside it), with model.yaml's bounds."""
+    out: list[str] = []
+    scaled = set()
+    for hpa in overlay.find("HorizontalPodAutoscaler"):
+        ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+        scaled.add((ref.get("kind"), ref.get("name")))
+        for obj in overlay.find(str(ref.get("kind")), str(ref.get("name"))):
+            if "replicas" in (obj.get("spec") or {}):
+                out.append(f"{_where(obj)}: sets replicas while {_where(hpa)} scales it (every sync would reset "
+                           "the count)")
+    deployment, target = overlay.serving_deployment(), overlay.target
+    if deployment is not None and ("Deployment", names.DEPLOYMENT) not in scaled:
+        out.append(f"{_where(deployment)}: no HorizontalPodAutoscaler scales it")
+    if target is not None:
+        for hpa in overlay.find("HorizontalPodAutoscaler", names.HPA):
+            spec = hpa.get("spec") or {}
+            a = target.autoscaling
+            if (spec.get("minReplicas"), spec.get("maxReplicas")) != (a.min_replicas, a.max_replicas):
+                out.append(f"{_where(hpa)}: replicas {spec.get('minReplicas')}..{spec.get('maxReplicas')}, model.yaml "
+                           f"targets.{target.name}.autoscaling says {a.min_replicas}..{a.max_replicas}")
+    return out
+
+
+def _selects(selector: Obj, labels: Obj) -> bool:
+    match = selector.get("matchLabels") or {}
+    return bool(match) and all(labels.get(k) == v for k, v in match.items()) and not selector.get("matchExpressions")
+
+
+@policy("disruption")
+def disruption(overlay: Overlay) -> list[str]:
+    """A PodDisruptionBudget covers TF Serving and still lets a node drain (even at the minimum replica count)."""
+    out: list[str] = []
+    deployment = overlay.serving_deployment()
+    if deployment is None:
+        return out
+    pod_labels = ((deployment["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
+    hpas = overlay.find("HorizontalPodAutoscaler", names.HPA)
+    min_replicas = ((hpas[0].get("spec") or {}).get("minReplicas", 1)) if hpas else 1
+    pdbs = [p for p in overlay.find("PodDisruptionBudget") if _selects((p.get("spec") or {}).get("selector") or {},
+                                                                         pod_labels)]
+    if not pdbs:
+        out.append(f"{_where(deployment)}: no PodDisruptionBudget selects its pods")
+    for pdb in pdbs:
+        spec = pdb.get("spec") or {}
+        if "maxUnavailable" in spec:
+            value = spec["maxUnavailable"]
+            if value in (0, "0", "0%"):
+                out.append(f"{_where(pdb)}: maxUnavailable {value} blocks every node drain")
+        elif "minAvailable" in spec:
+            value = spec["minAvailable"]
+            # Kubernetes rounds a percentage of minAvailable up.
+            allowed = (isinstance(value, int) and value < min_replicas) or (
+                isinstance(value, str) and value.endswith("%")
+                and math.ceil(int(value[:-1]) * min_replicas / 100) < min_replicas)
+            if not allowed:
+                out.append(f"{_where(pdb)}: minAvailable {value} with minReplicas {min_replicas} blocks node drains")
+        else:
+            out.append(f"{_where(pdb)}: sets neither maxUnavailable nor minAvailable")
+    return out
+
+
+@policy("rollout")
+def rollout(overlay: Overlay) -> list[str]:
+    """Zero-downtime rollouts: maxUnavailable 0, replicas spread over nodes, a preStop drain within the grace period."""
+    out: list[str] = []
+    deployment = overlay.serving_deployment()
+    if deployment is None:
+        return [f"overlay {overlay.name}: no Deployment/{names.DEPLOYMENT}"]
+    spec = deployment.get("spec") or {}
+    rolling = ((spec.get("strategy") or {}).get("rollingUpdate") or {})
+    if (spec.get("strategy") or {}).get("type", "RollingUpdate") != "RollingUpdate" or \
+            rolling.get("maxUnavailable") not in (0, "0", "0%"):
+        out.append(f"{_where(deployment)}: strategy must be RollingUpdate with maxUnavailable 0")
+    pod = spec["template"]["spec"]
+    affinity = (pod.get("affinity") or {}).get("podAntiAffinity")
+    if not pod.get("topologySpreadConstraints") and not affinity:
+        out.append(f"{_where(deployment)}: no topologySpreadConstraints or podAntiAffinity: replicas may share a node")
+    c = container(pod, names.SERVING_CONTAINER) or {}
+    pre_stop = ((c.get("lifecycle") or {}).get("preStop") or {})
+    if not pre_stop:
+        out.append(f"{_where(deployment, c)}: no preStop hook: requests routed during endpoint removal would fail")
+    command = (pre_stop.get("exec") or {}).get("command") or []
+    sleep = int(command[-1]) if len(command) >= 2 and str(command[-1]).isdigit() else 0
+    grace = pod.get("terminationGracePeriodSeconds", 30)
+    if sleep >= grace:
+        out.append(f"{_where(deployment)}: terminationGracePeriodSeconds {grace} leaves no time after the {sleep} s "
+                   "preStop drain")
+    return out
+
+
+@policy("serving-config")
+def serving_config(overlay: Overlay) -> list[str]:
+    """TF Serving's config files parse as its protos and match model.yaml; the args point at them."""
+    out: list[str] = []
+    target, deployment = overlay.target, overlay.serving_deployment()
+    if target is None or deployment is None:
+        return out
+    pod = deployment["spec"]["template"]["spec"]
+    c = container(pod, names.SERVING_CONTAINER) or {}
+    cm = mounted_configmap(overlay, pod, c, names.CONFIG_MOUNT)
+    if cm is None:
+        return [f"{_where(deployment, c)}: no ConfigMap mounted at {names.CONFIG_MOUNT}"]
+    data, args = cm.get("data") or {}, c.get("args") or []
+    for flag, key in (("--model_config_file", names.MODEL_CONFIG_FILE),
+                      ("--batching_parameters_file", names.BATCHING_CONFIG_FILE),
+                      ("--monitoring_config_file", "monitoring.config")):
+        if f"{flag}={names.CONFIG_MOUNT}/{key}" not in args:
+            out.append(f"{_where(deployment, c)}: args lack {flag}={names.CONFIG_MOUNT}/{key}")
+        if key not in data:
+            out.append(f"{_where(cm)}: no {key}")
+    if "--enable_batching=true" not in args:
+        out.append(f"{_where(deployment, c)}: args lack --enable_batching=true")
+    try:
+        batching = tfserving.parse_batching_parameters(data.get(names.BATCHING_CONFIG_FILE, ""))
+        b = target.batching
+        got = (batching.max_batch_size.value, batching.batch_timeout_micros.value, batching.num_batch_threads.value,
+               batching.max_enqueued_batches.value, tuple(batching.allowed_batch_sizes))
+        want = (b.max_batch_size, b.batch_timeout_micros, b.num_batch_threads, b.max_enqueued_batches,
+                tuple(b.allowed_batch_sizes))
+        if got != want:
+            out.append(f"{_where(cm)}: batching.config {got} differs from model.yaml targets.{target.name}.batching "
+                       f"{want}")
+        monitoring = tfserving.parse_monitoring_config(data.get("monitoring.config", ""))
+        annotations = ((deployment["spec"]["template"].get("metadata") or {}).get("annotations") or {})
+        if not monitoring.prometheus_config.enable:
+            out.append(f"{_where(cm)}: monitoring.config does not enable Prometheus")
+        if annotations.get("prometheus.io/path") != monitoring.prometheus_config.path:
+            out.append(f"{_where(deployment)}: prometheus.io/path {annotations.get('prometheus.io/path')} is not "
+                       f"the metrics path {monitoring.prometheus_config.path}")
+        if annotations.get("prometheus.io/scrape") != "true" or \
+                annotations.get("prometheus.io/port") != str(names.HTTP_PORT):
+            out.append(f"{_where(deployment)}: prometheus.io/scrape and prometheus.io/port must name the REST port")
+    except ValueError as exc:
+        out.append(f"{_where(cm)}: {exc}")
+    return out
+
+
+@policy("pinned-model")
+def pinned_model(overlay: Overlay) -> list[str]:
+    """model.yaml's version and digest reach TF Serving's model config, the init step and the pod annotations."""
+    out: list[str] = []
+    target, deployment = overlay.target, overlay.serving_deployment()
+    if target is None or deployment is None:
+        return out
+    config, model = overlay.config, overlay.config.model
+    digest = model.digests.get(target.layout)
+    base_path = model_base_path(config)
+    pod = deployment["spec"]["template"]["spec"]
+    c = container(pod, names.SERVING_CONTAINER) or {}
+    cm = mounted_configmap(overlay, pod, c, names.CONFIG_MOUNT)
+    try:
+        server = tfserving.parse_model_server_config(((cm or {}).get("data") or {}).get(names.MODEL_CONFIG_FILE, ""))
+        models = list(server.model_config_list.config)
+        if len(models) != 1:
+            out.append(f"models.config serves {len(models)} models, want exactly {model.name}")
+        for m in models:
+            versions = list(m.model_version_policy.specific.versions)
+            if (m.name, m.base_path, versions) != (model.name, base_path, [model.version]):
+                out.append(f"models.config serves {m.name} at {m.base_path} versions {versions}; model.yaml pins "
+                           f"{model.name} at {base_path} version {model.version} (model_version_policy.specific)")
+    except ValueError as exc:
+        out.append(str(exc))
+    init = container(pod, names.FETCH_CONTAINER, init=True)
+    if init is None:
+        return out + [f"{_where(deployment)}: no {names.FETCH_CONTAINER} init container"]
+    env = env_of(overlay, init)
+    want = {
+        "MODEL_NAME": model.name,
+        "MODEL_VERSION": str(model.version),
+        "MODEL_BASE_PATH": base_path,
+        "MODEL_SOURCE": fetch_source(config.store.uri, model.name, target.layout, model.version),
+        "MODEL_DIGEST": digest or "",
+    }
+    for key, value in want.items():
+        if env.get(key) != value:
+            out.append(f"{_where(deployment, init)}: {key} is {env.get(key)!r}, model.yaml gives {value!r}")
+    serving_env = env_of(overlay, c)
+    for key in ("MODEL_NAME", "MODEL_VERSION"):
+        if serving_env.get(key) != want[key]:
+            out.append(f"{_where(deployment, c)}: readiness checks {key}={serving_env.get(key)!r}, want {want[key]!r}")
+    annotations = ((deployment["spec"]["template"].get("metadata") or {}).get("annotations") or {})
+    for key, value in ((names.ANNOTATION_MODEL_NAME, model.name), (names.ANNOTATION_MODEL_VERSION, str(model.version)),
+                       (names.ANNOTATION_MODEL_DIGEST, digest or names.UNPINNED_DIGEST)):
+        if annotations.get(key) != value:
+            out.append(f"{_where(deployment)}: annotation {key} is {annotations.get(key)!r}, want {value!r}")
+    return out
+

@@ -1,0 +1,3 @@
+from tools.render.cli import main
+
+raise SystemExit(main())

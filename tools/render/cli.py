@@ -1,0 +1,42 @@
+"""`python -m tools render`: write k8s/overlays/<target>/ (and k8s/argocd/) from model.yaml and tools/templates/."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tools import paths
+from tools.errors import run_cli
+from tools.render import drift, render
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools render",
+        description="Render the Kustomize overlays (one per target in model.yaml) and the Argo CD objects from "
+        "model.yaml and tools/templates/. Rendered files are committed; `make check` fails when they drift. "
+        "A bad model.yaml is reported with its key path and nothing is written.",
+    )
+    parser.add_argument("--config", metavar="PATH", help="the model.yaml to render from (default: REPO_ROOT/model.yaml)")
+    parser.add_argument("--repo-root", metavar="DIR", default=str(paths.REPO_ROOT),
+                        help="repository to render into (default: this checkout)")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; list the files that differ from a fresh render and exit 1 if any do")
+    args = parser.parse_args(argv)
+
+    def body() -> int:
+        root = Path(args.repo_root)
+        if args.check:
+            differing = drift(root, args.config)
+            for rel in differing:
+                print(f"differs from a fresh render: {rel}")
+            if not differing:
+                print("rendered files match model.yaml")
+            return 1 if differing else 0
+        changed = render(root, args.config)
+        for rel in changed:
+            print(f"rendered {rel}" if (root / rel).exists() else f"removed {rel}")
+        if not changed:
+            print("rendered files already match model.yaml")
+        return 0
+
+    return run_cli(body)

@@ -1,0 +1,37 @@
+"""Names inside the manifests that the renderer, the checks and other tools agree on.
+
+k8s/base/*.yaml spells the same names; tests/k8s and the policy checks fail if the two ever differ.
+"""
+from __future__ import annotations
+
+APP_NAME = "tf-serving"
+DEPLOYMENT = "tf-serving"
+SERVICE = "tf-serving"
+HPA = "tf-serving"
+SERVING_CONTAINER = "tf-serving"
+FETCH_CONTAINER = "fetch-model"
+GRPC_PORT = 8500
+HTTP_PORT = 8501
+
+# ConfigMaps (kustomize appends a content hash to each name).
+CONFIG_CONFIGMAP = "tf-serving-config"  # models.config, batching.config, monitoring.config
+MODEL_CONFIGMAP = "tf-serving-model"  # MODEL_* variables of the init step and the readiness probe
+MODEL_CONFIG_FILE = "models.config"
+BATCHING_CONFIG_FILE = "batching.config"
+CONFIG_MOUNT = "/etc/tf-serving"
+
+# The init step writes <MODELS_ROOT>/<model name>/<version>; TF Serving's base_path is <MODELS_ROOT>/<name>.
+MODELS_ROOT = "/models"
+# A pvc:// store's claim is mounted read-only here in the init container.
+STORE_MOUNT = "/store"
+
+# Pod template annotations: what each pod serves (tools/status reads them).
+ANNOTATION_PREFIX = "tf-serving-gitops/"
+ANNOTATION_MODEL_NAME = ANNOTATION_PREFIX + "model-name"
+ANNOTATION_MODEL_VERSION = ANNOTATION_PREFIX + "model-version"
+ANNOTATION_MODEL_LAYOUT = ANNOTATION_PREFIX + "model-layout"
+ANNOTATION_MODEL_DIGEST = ANNOTATION_PREFIX + "model-digest"
+ANNOTATION_TARGET = ANNOTATION_PREFIX + "target"
+UNPINNED_DIGEST = "unpinned"  # annotation value while model.yaml pins no digest for the layout
+
+GPU_RESOURCE = "nvidia.com/gpu"
