@@ -97,7 +97,7 @@ fi
 (cd "$staging" && find . -type f | sed 's|^\./||' | grep -v -x 'SHA256SUMS' | sort) >"$work/found" || true
 awk 'NR == FNR { listed[$0] = 1; next } !($0 in listed)' "$work/listed" "$work/found" >"$work/extra"
 [ ! -s "$work/extra" ] ||
-    fail "$MODEL_SOURCE holds files SHA256SUMS does not list: $(tr '\n' ' ' <"$work/extra")"
+    fail "$MODEL_SOURCE holds files SHA256SUMS does not list: $(tr '\n' ' ' <"$work/extra" | sed 's/ $//')"
 
 rm -rf "$dest"
 mkdir -p "$MODEL_BASE_PATH"

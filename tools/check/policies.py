@@ -347,10 +347,10 @@ def images(overlay: Overlay) -> list[str]:
         for c in all_containers(spec):
             ref = str(c.get("image", ""))
             _, tag, digest = split_image(ref)
-            if not digest and (tag is None or tag == "latest"):
+            if tag == "latest":
+                out.append(f"{_where(obj, c)}: image {ref} uses the latest tag, which moves: pin a release tag")
+            elif not digest and tag is None:
                 out.append(f"{_where(obj, c)}: image {ref or '(none)'} is not pinned (give a release tag or a digest)")
-            elif tag == "latest":
-                out.append(f"{_where(obj, c)}: image {ref} uses the latest tag")
     target, deployment = overlay.target, overlay.serving_deployment()
     if target is not None and deployment is not None:
         c = container(deployment["spec"]["template"]["spec"], names.SERVING_CONTAINER) or {}
