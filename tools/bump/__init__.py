@@ -1,0 +1,342 @@
+"""Open the pull request that moves every cluster to model version N: the one way a version reaches a cluster.
+
+    make bump VERSION=N [ARGS="--dry-run"]
+    python -m tools bump N [--dry-run] [--no-publish-check] [--remote origin]
+
+Refuses, naming the problem and changing nothing, unless: the worktree is clean and on a branch; N is greater
+than model.version; both layouts of N are exported (complete, matching SHA256SUMS); the validation report of
+N passed for exactly those exports; N is published to the model store with the same SHA256SUMS (skip with
+--no-publish-check when the publish happens elsewhere, e.g. a CI job with the store's credentials); branch
+model/<name>-v<N> does not exist yet.
+
+Then: model.yaml gets model.version = N and model.digests (a round-trip edit that keeps every comment), the
+overlays are re-rendered, `python -m tools check` runs (what CI runs), and the change is committed on
+model/<name>-v<N>, pushed with -u, and proposed with `gh pr create` (body: the validation report and what
+changes in each overlay's built manifests). Without `gh` on PATH it prints how to open the pull request.
+Afterwards you are back on the branch you started from.
+
+If any step fails (check, push, gh), everything is undone: the branch is deleted (locally, and on the remote
+if it was pushed), the worktree and HEAD are what they were, and the message says which step failed.
+--dry-run prints the model.yaml diff, the rendered diff, the commit and the pull request, and writes nothing.
+"""
+from __future__ import annotations
+
+import difflib
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ruamel.yaml import YAML
+
+from tools import digests as digest_files
+from tools import kustomize, paths, proc, publish, render
+from tools.bump import manifest_diff
+from tools.bump.model_yaml import set_version
+from tools.config import Config, load_config, parse_config
+from tools.errors import UserError
+
+BRANCH_PREFIX = "model/"
+
+
+@dataclass
+class Plan:
+    """Everything a bump will do, computed without writing anything."""
+
+    repo_root: Path
+    config: Config
+    version: int
+    base: str  # the branch the user is on, and the pull request's base
+    head: str  # its commit
+    branch: str
+    digests: dict[str, str]
+    model_yaml_old: str
+    model_yaml_new: str
+    rendered: dict[str, str]  # relpath -> new content, changed files only
+    summaries: dict[str, list[str]]  # overlay -> markdown lines
+    report_md: str
+    title: str = ""
+    body: str = ""
+    commit_message: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def branch_name(config: Config, version: int) -> str:
+    return f"{BRANCH_PREFIX}{config.model.name}-v{version}"
+
+
+def git(repo_root: Path, *args: str, check: bool = True) -> proc.Result:
+    return proc.run(["git", *args], cwd=repo_root, check=check)
+
+
+def _current_branch(repo_root: Path) -> str:
+    result = git(repo_root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    if result.returncode != 0:
+        raise UserError("HEAD is detached: check out the branch the pull request should go into, then bump")
+    return result.stdout.strip()
+
+
+def _require_clean(repo_root: Path) -> None:
+    status = git(repo_root, "status", "--porcelain", "--untracked-files=all").stdout.splitlines()
+    if status:
+        shown = ", ".join(line.strip() for line in status[:3]) + (" ..." if len(status) > 3 else "")
+        raise UserError(f"the worktree has uncommitted changes ({shown}): commit or stash them first "
+                        "(the bump commits only its own changes and must be able to undo them)")
+
+
+def _require_published(config: Config, version: int, exports: dict[str, publish.Export]) -> None:
+    how = f"run `make publish VERSION={version}`, or pass --no-publish-check if it is published elsewhere"
+    try:
+        uri = publish.upload_uri(config)
+    except UserError as exc:
+        raise UserError(f"cannot tell whether v{version} is published: {exc}; or pass --no-publish-check") from None
+    for layout, export in exports.items():
+        dest = paths.store_version_uri(uri, config.model.name, layout, version)
+        found = publish.published_sums(dest)
+        if found is None:
+            raise UserError(f"{config.model.name} v{version} is not published: {dest} has no "
+                            f"{paths.DIGEST_FILE}; {how}")
+        if found != export.sums:
+            raise UserError(f"{dest} holds other content ({digest_files.digest_of_text(found)}) than the "
+                            f"validated export ({export.digest}): export and publish a new version number")
+
+
+def _build_overlays(root: Path, config: Config) -> dict[str, list[dict]]:
+    return {t: kustomize.build(root / paths.OVERLAYS_DIR / t) for t in config.targets}
+
+
+def _summaries(repo_root: Path, config: Config, new_config: Config, rendered: dict[str, str]) -> dict[str, list[str]]:
+    """Per overlay, what changes in its built manifests: built before, and after in a scratch copy of k8s/."""
+    before = _build_overlays(repo_root, config)
+    with tempfile.TemporaryDirectory(prefix="bump-") as scratch:
+        scratch_root = Path(scratch)
+        shutil.copytree(repo_root / paths.K8S_DIR, scratch_root / paths.K8S_DIR, symlinks=True)
+        for rel, text in rendered.items():
+            if rel.startswith(paths.K8S_DIR + "/"):
+                (scratch_root / rel).parent.mkdir(parents=True, exist_ok=True)
+                (scratch_root / rel).write_text(text)
+        after = _build_overlays(scratch_root, new_config)
+    return {t: manifest_diff.summarize(before[t], after[t]) for t in new_config.targets}
+
+
+def plan(repo_root: Path | str = paths.REPO_ROOT, version: int = 0, *, publish_check: bool = True,
+         remote: str = "origin") -> Plan:
+    """Check every precondition and compute the whole change; writes nothing. UserError on any refusal."""
+    repo_root = Path(repo_root).resolve()
+    base = _current_branch(repo_root)
+    _require_clean(repo_root)
+    config = load_config(repo_root / paths.MODEL_YAML)
+    name, current = config.model.name, config.model.version
+    if version <= current:
+        raise UserError(f"model.version is already {current}: the new version must be greater (got {version})")
+    exports = publish.find_exports(config, version)
+    report_md = publish.check_report(config, version, exports)
+    if publish_check:
+        _require_published(config, version, exports)
+    branch = branch_name(config, version)
+    if git(repo_root, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False).returncode == 0:
+        raise UserError(f"branch {branch} already exists: delete it (`git branch -D {branch}`) or review it instead")
+    if git(repo_root, "remote", "get-url", remote, check=False).returncode != 0:
+        raise UserError(f"no git remote named {remote!r} to push the branch to (--remote names another)")
+    if git(repo_root, "ls-remote", "--exit-code", "--heads", remote, branch, check=False).returncode == 0:
+        raise UserError(f"branch {branch} already exists on {remote}: an open pull request for v{version}?")
+
+    digests = {layout: export.digest for layout, export in exports.items()}
+    old_text = (repo_root / paths.MODEL_YAML).read_text()
+    new_text = set_version(old_text, version, digests)
+    new_config = parse_config(YAML(typ="safe", pure=True).load(new_text), file=paths.MODEL_YAML, base=repo_root)
+    rendered_all = render.render_files(new_config, repo_root)
+    rendered = {rel: text for rel, text in rendered_all.items() if _read(repo_root / rel) != text}
+    p = Plan(repo_root, config, version, base, git(repo_root, "rev-parse", "HEAD").stdout.strip(), branch, digests,
+             old_text, new_text, rendered, _summaries(repo_root, config, new_config, rendered),
+             Path(report_md).read_text())
+    p.title = f"model: {name} v{current} -> v{version}"
+    p.commit_message = _commit_message(p)
+    p.body = _pr_body(p, publish_check)
+    return p
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.is_file() else None
+
+
+def _commit_message(p: Plan) -> str:
+    name = p.config.model.name
+    lines = [f"model: bump {name} to v{p.version}", "",
+             f"Every cluster serves {name} v{p.version} once this is merged and Argo CD syncs.", ""]
+    lines += [f"model.digests.{layout}: {digest}" for layout, digest in p.digests.items()]
+    lines += ["", f"Re-rendered: {', '.join(sorted(p.rendered)) or 'nothing'}",
+              f"Validation report: {paths.validation_report(paths.REPORTS_DIR, name, p.version, 'md')} (passed)"]
+    return "\n".join(lines) + "\n"
+
+
+def _pr_body(p: Plan, published: bool) -> str:
+    name, config = p.config.model.name, p.config
+    store = config.store.upload_uri
+    rows = "\n".join(f"| {layout} | `{digest}` | `{paths.store_version_uri(config.store.uri, name, layout, p.version)}` |"
+                     for layout, digest in p.digests.items())
+    out = [
+        f"Moves every cluster from **{name} v{config.model.version}** to **v{p.version}**. After the merge, Argo CD "
+        "syncs each cluster's overlay; each pod's init step fetches the version and verifies the digest below; "
+        "the PostSync smoke test sends a JPEG to the new version and fails the sync if the answer is not a valid "
+        "top-k response.",
+        "",
+        "| layout | digest (sha256 of SHA256SUMS) | fetched from |",
+        "| --- | --- | --- |",
+        rows,
+        "",
+        f"Published: {'checked in ' + store if published else 'not checked by the bump (--no-publish-check)'}.",
+        "",
+        "## What changes in each overlay (built manifests)",
+    ]
+    for target, lines in p.summaries.items():
+        out += ["", f"### {target} (`{paths.OVERLAYS_DIR}/{target}`)", ""]
+        out += lines or ["- nothing"]
+    out += ["", "## Validation report", "", p.report_md.strip(), "",
+            "---", "Rollback: revert this pull request (GitHub's Revert button, or `git revert -m 1` of its merge "
+            "commit, in a pull request of its own); Argo CD then syncs the previous version back. Opened by `make bump`."]
+    return "\n".join(out) + "\n"
+
+
+def diff_text(p: Plan) -> str:
+    """The model.yaml and rendered-file diffs, as `git diff` would show them."""
+    chunks = [_diff(paths.MODEL_YAML, p.model_yaml_old, p.model_yaml_new)]
+    for rel, text in sorted(p.rendered.items()):
+        chunks.append(_diff(rel, _read(p.repo_root / rel) or "", text))
+    return "".join(chunks)
+
+
+def _diff(rel: str, old: str, new: str) -> str:
+    return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{rel}", f"b/{rel}"))
+
+
+def bump(repo_root: Path | str = paths.REPO_ROOT, version: int = 0, *, dry_run: bool = False,
+         publish_check: bool = True, remote: str = "origin", out: Callable[[str], None] = print) -> Plan:
+    """Plan, then (unless dry_run) branch, commit, push and open the pull request; undo everything on failure."""
+    p = plan(repo_root, version, publish_check=publish_check, remote=remote)
+    if dry_run:
+        out(f"--dry-run: nothing is written. The bump would create branch {p.branch} from {p.base} "
+            f"({p.head[:12]}), commit and push this change, and open this pull request.\n")
+        out(diff_text(p))
+        out(f"--- commit message ---\n{p.commit_message}")
+        out(f"--- pull request: {p.title} (base {p.base}, head {p.branch}) ---\n{p.body}")
+        return p
+    _apply(p, remote, out)
+    return p
+
+
+class _Undo:
+    """What has been done so far, and how to take it back."""
+
+    def __init__(self, p: Plan, remote: str):
+        self.p, self.remote = p, remote
+        self.branch_created = self.pushed = False
+        self.written: list[str] = []
+
+    def __call__(self) -> list[str]:
+        """Restore the user's branch and worktree; returns problems that could not be undone."""
+        p, problems = self.p, []
+        root = p.repo_root
+        if self.branch_created or self.written:
+            git(root, "checkout", "--force", "--quiet", p.base, check=False)
+            untracked = set(git(root, "ls-files", "--others", "--exclude-standard", check=False).stdout.splitlines())
+            for rel in self.written:
+                if rel in untracked:
+                    (root / rel).unlink(missing_ok=True)
+        if self.branch_created and git(root, "branch", "-D", p.branch, check=False).returncode != 0:
+            problems.append(f"could not delete branch {p.branch}")
+        if self.pushed and git(root, "push", "--quiet", self.remote, "--delete", p.branch, check=False).returncode:
+            problems.append(f"could not delete {p.branch} from {self.remote}: delete it there by hand")
+        now = git(root, "rev-parse", "HEAD", check=False).stdout.strip()
+        if _branch_or_none(root) != p.base or now != p.head:
+            problems.append(f"HEAD is {now[:12]}, not {p.base} at {p.head[:12]}")
+        if git(root, "status", "--porcelain", "--untracked-files=all", check=False).stdout.strip():
+            problems.append("the worktree still has changes (see git status)")
+        return problems
+
+
+def _branch_or_none(root: Path) -> str | None:
+    result = git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _apply(p: Plan, remote: str, out: Callable[[str], None]) -> None:
+    root, undo, step = p.repo_root, _Undo(p, remote), "preparing"
+    try:
+        step = f"creating branch {p.branch}"
+        git(root, "switch", "--quiet", "-c", p.branch)
+        undo.branch_created = True
+
+        step = "writing model.yaml and re-rendering"
+        undo.written.append(paths.MODEL_YAML)
+        _write_atomic(root / paths.MODEL_YAML, p.model_yaml_new)
+        undo.written += list(p.rendered)
+        changed = render.render(root)
+        undo.written += changed
+
+        step = "`python -m tools check` on the bumped tree"
+        try:
+            proc.run([sys.executable, "-m", "tools", "check"], cwd=root)
+        except proc.CommandError as exc:
+            failed = [line for line in exc.stdout.splitlines() if line.startswith("✗")]
+            print(exc.stdout, file=sys.stderr)
+            raise UserError(f"check failed: {'; '.join(failed) or exc}") from None
+
+        step = "committing"
+        git(root, "add", "--", paths.MODEL_YAML, *sorted(set(changed)))
+        git(root, "commit", "--quiet", "-m", p.commit_message)
+
+        step = f"pushing {p.branch} to {remote}"
+        git(root, "push", "--quiet", "-u", remote, p.branch)
+        undo.pushed = True
+
+        step = "opening the pull request with `gh pr create`"
+        message = _open_pull_request(p, remote)
+
+        git(root, "switch", "--quiet", p.base)
+        out(message)
+        out(f"You are back on {p.base}; the bump is on branch {p.branch} (`git switch {p.branch}` to amend it).")
+    except BaseException as exc:
+        problems = undo()
+        what = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        state = (f"nothing was kept: back on {p.base} at {p.head[:12]} with the worktree as it was"
+                 f"{', branch ' + p.branch + ' deleted' if undo.branch_created else ''}"
+                 f"{' (also from ' + remote + ')' if undo.pushed else ''}")
+        if problems:
+            state = "undoing it did not fully work: " + "; ".join(problems)
+        if isinstance(exc, KeyboardInterrupt):
+            print(f"error: interrupted while {step}; {state}", file=sys.stderr)
+            raise
+        raise UserError(f"bump to v{p.version} failed while {step}: {what}; {state}") from None
+
+
+def _open_pull_request(p: Plan, remote: str) -> str:
+    gh = shutil.which("gh")
+    if gh is None:
+        url = _compare_url(git(p.repo_root, "remote", "get-url", remote).stdout.strip(), p.base, p.branch)
+        return (f"Pushed {p.branch} to {remote}. `gh` is not installed, so open the pull request yourself"
+                f"{': ' + url if url else ''}\n  title: {p.title}\n  base: {p.base}  head: {p.branch}\n"
+                f"  body:\n\n{p.body}")
+    with tempfile.TemporaryDirectory(prefix="bump-pr-") as scratch:
+        body_file = Path(scratch) / "body.md"
+        body_file.write_text(p.body)
+        result = proc.run([gh, "pr", "create", "--title", p.title, "--body-file", str(body_file),
+                           "--base", p.base, "--head", p.branch], cwd=p.repo_root)
+    return f"Opened the pull request: {result.stdout.strip() or p.branch}"
+
+
+def _compare_url(remote_url: str, base: str, branch: str) -> str | None:
+    """GitHub's "open a pull request" page for a github.com remote (https or ssh form)."""
+    for prefix in ("https://github.com/", "git@github.com:", "ssh://git@github.com/"):
+        if remote_url.startswith(prefix):
+            repo = remote_url[len(prefix):].removesuffix(".git")
+            return f"https://github.com/{repo}/compare/{base}...{branch}?expand=1"
+    return None
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.bump-tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

@@ -1,0 +1,3 @@
+from tools.bump.cli import main
+
+raise SystemExit(main())
