@@ -14,7 +14,7 @@ from tools.check import run_checks
 from tools.check.cli import main as check_main
 from tools.check.policies import Overlay, run_policies
 from tools.errors import UserError
-from tools.render import drift, fetch_source, render, render_files
+from tools.render import drift, drift_details, fetch_source, render, render_files
 from tools.render.cli import main as render_main
 
 
@@ -170,7 +170,7 @@ def test_a_hand_edit_of_a_rendered_file_makes_check_fail(repo_copy, config, caps
 
     drift_result = next(r for r in results if r.name.startswith("render:"))
     assert not drift_result.passed
-    assert "k8s/overlays/cpu/models.config: differs" in drift_result.detail
+    assert "k8s/overlays/cpu/models.config: changed" in drift_result.detail
     # The policies also see the edited (built) overlay disagree with model.yaml.
     assert not next(r for r in results if r.name == "policy pinned-model").passed
     assert check_main(["--repo-root", str(repo_copy)]) == 1
@@ -182,7 +182,10 @@ def test_a_stale_overlay_is_drift(repo_copy):
     (repo_copy / "k8s/overlays/old/kustomization.yaml").write_text("resources: [../../base]\n")
     assert drift(repo_copy) == ["k8s/overlays/old/kustomization.yaml"]
     results = run_checks(repo_copy)
-    assert not next(r for r in results if r.name.startswith("render:")).passed
+    drift_result = next(r for r in results if r.name.startswith("render:"))
+    assert not drift_result.passed and "k8s/overlays/old/kustomization.yaml: stale" in drift_result.detail
+    (repo_copy / "k8s/overlays/gpu/batching.config").unlink()
+    assert ("k8s/overlays/gpu/batching.config", "missing") in drift_details(repo_copy)
     render(repo_copy)
     assert not (repo_copy / "k8s/overlays/old").exists()
 

@@ -32,15 +32,13 @@ def check_config(ctx: CheckContext) -> Iterable[CheckResult]:
 
 @register
 def check_render_drift(ctx: CheckContext) -> Iterable[CheckResult]:
-    differing = render.drift(ctx.repo_root, ctx.config_path)
+    differing = render.drift_details(ctx.repo_root, ctx.config_path)
     name = "render: committed files match a fresh render of model.yaml"
     if not differing:
-        yield CheckResult(name, True)
+        yield CheckResult(name, True, "rendered files are what `make render` writes")
         return
-    lines = []
-    for rel in differing:
-        state = "missing" if not (ctx.repo_root / rel).exists() else "differs"
-        lines.append(f"{rel}: {state} (run `make render` and commit the result; never edit rendered files)")
+    lines = [f"{rel}: {state}" for rel, state in differing]
+    lines.append("run `make render` and commit the result (rendered files are never edited by hand)")
     yield CheckResult(name, False, "\n".join(lines))
 
 

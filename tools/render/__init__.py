@@ -15,7 +15,8 @@ template produces are stale (a removed target) and are deleted by `render`, and 
 
 Library: `render_files(config, repo_root)` -> {relpath: content} in memory; `render(repo_root, config_path)`
 writes them (into a temporary directory, then swapped in: a bad config writes nothing) and returns the changed
-relpaths; `drift(repo_root, config_path)` lists relpaths whose committed content differs from a fresh render.
+relpaths; `drift(repo_root, config_path)` lists relpaths whose committed content differs from a fresh render
+(`drift_details` says how: changed, missing or stale).
 """
 from __future__ import annotations
 
@@ -228,12 +229,20 @@ def _differences(current: dict[str, str], rendered: dict[str, str]) -> list[str]
     return sorted(rel for rel in set(current) | set(rendered) if current.get(rel) != rendered.get(rel))
 
 
-def drift(repo_root: Path | str = paths.REPO_ROOT, config_path: Path | str | None = None) -> list[str]:
-    """Relpaths whose committed content differs from a fresh render: changed, missing or extra (stale)."""
+def drift_details(repo_root: Path | str = paths.REPO_ROOT,
+                  config_path: Path | str | None = None) -> list[tuple[str, str]]:
+    """(relpath, "changed" | "missing" | "stale") for every file that differs from a fresh render."""
     repo_root = Path(repo_root)
     config = config_mod.load_config(config_path or repo_root / paths.MODEL_YAML)
     rendered = render_files(config, repo_root)
-    return _differences(_on_disk(repo_root, rendered), rendered)
+    current = _on_disk(repo_root, rendered)
+    return [(rel, "missing" if rel not in current else "stale" if rel not in rendered else "changed")
+            for rel in _differences(current, rendered)]
+
+
+def drift(repo_root: Path | str = paths.REPO_ROOT, config_path: Path | str | None = None) -> list[str]:
+    """Relpaths whose committed content differs from a fresh render: changed, missing or stale (extra)."""
+    return [rel for rel, _ in drift_details(repo_root, config_path)]
 
 
 def _swap_in(repo_root: Path, root_rel: str, files: dict[str, str]) -> None:

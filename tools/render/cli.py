@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tools import paths
 from tools.errors import run_cli
-from tools.render import drift, render
+from tools.render import drift_details, render
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,9 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         root = Path(args.repo_root)
         if args.check:
-            differing = drift(root, args.config)
-            for rel in differing:
-                print(f"differs from a fresh render: {rel}")
+            differing = drift_details(root, args.config)
+            for rel, state in differing:
+                print(f"{state}: {rel}")
             if not differing:
                 print("rendered files match model.yaml")
             return 1 if differing else 0
