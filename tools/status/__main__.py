@@ -1,0 +1,3 @@
+from tools.status.cli import main
+
+raise SystemExit(main())
