@@ -1,0 +1,179 @@
+"""The validation report: one line per check with its figures, as console lines, JSON and markdown.
+
+The JSON is what `tools bump` reads (it refuses unless "passed" is true and each export's digest matches);
+the markdown becomes the body of the version-bump pull request. Both are written next to each other in
+build/reports/validate-<name>-v<N>.{json,md}, each through a temporary file and a rename.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from tools import paths
+
+PASS, FAIL = "✓", "✗"
+FORMAT = 1
+
+
+@dataclass
+class Check:
+    name: str  # dotted: structure.digest, serving.request_formats, badinput.truncated_jpeg, ...
+    layout: str | None  # None for checks about the version as a whole (layouts agree)
+    passed: bool
+    detail: str
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "layout": self.layout, "passed": self.passed, "detail": self.detail,
+                "figures": self.figures}
+
+    def line(self) -> str:
+        where = self.layout or "both layouts"
+        figures = figures_text(self.figures)
+        return f"{PASS if self.passed else FAIL} {where:<14} {self.name:<28} {self.detail}" + (
+            f"  [{figures}]" if figures else "")
+
+
+@dataclass
+class ExportResult:
+    path: str
+    digest: str | None
+    passed: bool = True
+
+
+@dataclass
+class Report:
+    model: str
+    version: int | None
+    tensorflow_version: str = ""
+    keras_version: str = ""
+    exports: dict[str, ExportResult] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    tolerances: dict[str, Any] = field(default_factory=dict)
+    machine: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    # Called with each check as it is added, so a long run shows progress line by line.
+    echo: Callable[[Check], None] | None = field(default=None, repr=False, compare=False)
+
+    def add(self, name: str, layout: str | None, passed: bool, detail: str, **figures) -> Check:
+        check = Check(name, layout, bool(passed), detail, {k: _plain(v) for k, v in figures.items()})
+        self.checks.append(check)
+        if layout in self.exports and not check.passed:
+            self.exports[layout].passed = False
+        if self.echo:
+            self.echo(check)
+        return check
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and bool(self.exports) and all(c.passed for c in self.checks)
+
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "model": self.model,
+            "version": self.version,
+            "passed": self.passed,
+            "tensorflow_version": self.tensorflow_version,
+            "keras_version": self.keras_version,
+            "exports": {lay: {"path": e.path, "digest": e.digest, "passed": e.passed} for lay, e in self.exports.items()},
+            "checks": [c.to_dict() for c in self.checks],
+            "tolerances": self.tolerances,
+            "machine": self.machine,
+            "seconds": round(self.seconds, 1),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+    def summary_line(self) -> str:
+        failed = len(self.failures())
+        verdict = "PASSED" if self.passed else f"FAILED ({failed} of {len(self.checks)} checks)"
+        return f"{PASS if self.passed else FAIL} {self.model} v{self.version}: {verdict} in {self.seconds:.1f} s"
+
+    def to_markdown(self) -> str:
+        verdict = f"{PASS} passed" if self.passed else f"{FAIL} failed ({len(self.failures())} of {len(self.checks)} checks)"
+        lines = [
+            f"## Validation of `{self.model}` version {self.version}: {verdict}",
+            "",
+            f"Validated with TensorFlow {self.tensorflow_version} (Keras {self.keras_version}) standing in for "
+            f"TF Serving, in {self.seconds:.1f} s. Re-run with `make validate`.",
+            "",
+            "| Layout | Export | Digest | Result |",
+            "|---|---|---|---|",
+        ]
+        for lay, e in self.exports.items():
+            lines.append(f"| {lay} | `{_md(e.path)}` | `{e.digest or '-'}` | {PASS if e.passed else FAIL} |")
+        lines += ["", "| | Layout | Check | Detail | Figures |", "|---|---|---|---|---|"]
+        for c in self.checks:
+            lines.append(f"| {PASS if c.passed else FAIL} | {c.layout or 'both'} | `{c.name}` | {_md(c.detail)} | "
+                         f"{_md(figures_text(c.figures))} |")
+        if self.tolerances:
+            lines += ["", "Tolerances:", ""]
+            lines += [f"- `{k}`: {_md(str(v))}" for k, v in self.tolerances.items()]
+        if self.machine:
+            lines += ["", "Machine: " + _md(", ".join(f"{k} {v}" for k, v in self.machine.items()))]
+        return "\n".join(lines) + "\n"
+
+    def write(self, reports_dir: Path) -> tuple[Path, Path]:
+        """Write the JSON and markdown reports (temporary file, then rename: never half-written)."""
+        if self.version is None:
+            raise ValueError("a report without a version cannot be written")
+        reports_dir = Path(reports_dir)
+        reports_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for suffix, text in (("json", self.to_json()), ("md", self.to_markdown())):
+            target = paths.validation_report(reports_dir, self.model, self.version, suffix)
+            fd, tmp = tempfile.mkstemp(prefix=paths.TMP_PREFIX, dir=reports_dir)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    f.write(text)
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            written.append(target)
+        return written[0], written[1]
+
+
+def figures_text(figures: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_short(v)}" for k, v in figures.items())
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return f"{value:.4g}" if abs(value) >= 1e-3 else f"{value:.3g}"
+    if isinstance(value, (list, tuple)):
+        text = "[" + ", ".join(_short(v) for v in value) + "]"
+        return text if len(text) <= 160 else text[:157] + "...]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _plain(value: Any) -> Any:
+    """Figures as JSON-ready values (numpy scalars and arrays, tuples, paths become plain types)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    return str(value)
