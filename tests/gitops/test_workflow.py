@@ -1,0 +1,90 @@
+"""The pull request workflow: actions pinned by commit SHA, the checks it runs, and its model-change detection
+(run here in small git repositories)."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.y*ml"))
+PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<action>[\w.-]+/[\w./-]+)@(?P<ref>\S+)\s*#\s*(?P<version>v\d+(\.\d+){0,2})\s*$")
+
+
+def load(path: Path) -> dict:
+    return YAML(typ="safe", pure=True).load(path.read_text())  # YAML 1.2: `on` stays a string
+
+
+def steps() -> list[dict]:
+    return load(REPO / ".github/workflows/pr.yaml")["jobs"]["check"]["steps"]
+
+
+def test_there_is_a_pull_request_workflow():
+    assert REPO / ".github/workflows/pr.yaml" in WORKFLOWS
+    assert "pull_request" in load(REPO / ".github/workflows/pr.yaml")["on"]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_action_is_pinned_to_a_full_commit_sha_with_its_version(path):
+    lines = [line for line in path.read_text().splitlines() if re.match(r"^\s*(-\s+)?uses:", line)]
+    assert lines, "no actions used"
+    for line in lines:
+        m = PINNED.match(line)
+        assert m, f"not `uses: owner/action@<sha> # vX.Y.Z`: {line.strip()}"
+        assert re.fullmatch(r"[0-9a-f]{40}", m["ref"]), f"{m['action']} is pinned to {m['ref']!r}, not a commit SHA"
+
+
+def test_the_steps_set_up_python_cache_the_venv_and_run_check_and_test():
+    s = steps()
+    uses = [step.get("uses", "").split("@")[0] for step in s]
+    assert uses[:4] == ["actions/checkout", "actions/setup-python", "actions/cache", ""]
+    assert s[1]["with"]["python-version"] == "3.11"
+    cache = s[2]["with"]
+    assert cache["path"] == ".venv"
+    assert "hashFiles('requirements.txt', 'requirements-nodeps.txt')" in cache["key"]
+    assert "steps.python.outputs.python-version" in cache["key"]  # the venv links to that interpreter
+    runs = [step.get("run", "") for step in s]
+    assert runs.index("make check") < runs.index("make test")
+    export = next(step for step in s if step.get("run") == "make export validate")
+    upload = next(step for step in s if step.get("uses", "").startswith("actions/upload-artifact@"))
+    assert export["if"] == "steps.model.outputs.changed == 'true'"
+    assert upload["with"]["path"] == "build/reports" and "steps.model.outputs.changed == 'true'" in upload["if"]
+
+
+def git(cwd: Path, *args: str) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@example.com", "GIT_COMMITTER_NAME": "ci",
+           "GIT_COMMITTER_EMAIL": "ci@example.com", "GIT_CONFIG_GLOBAL": "/dev/null"}
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, env=env)
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda root: root.joinpath("model.yaml").write_text(
+        root.joinpath("model.yaml").read_text().replace("version: 1 ", "version: 2 ", 1)), "true"),
+    (lambda root: root.joinpath("model.yaml").write_text(
+        root.joinpath("model.yaml").read_text().replace("namespace: tf-serving", "namespace: serving", 1)), "false"),
+    (lambda root: root.joinpath("export", "api.py").write_text("# changed\n"), "true"),
+    (lambda root: root.joinpath("README.md").write_text("docs\n"), "false"),
+])
+def test_model_change_detection(tmp_path, change, expected):
+    """The step's own script, run in a repository whose HEAD^1 is the base (as in a PR's merge commit)."""
+    script = next(step["run"] for step in steps() if step.get("id") == "model")
+    root = tmp_path / "repo"
+    (root / "export").mkdir(parents=True)
+    (root / "model.yaml").write_text((REPO / "model.yaml").read_text())
+    (root / "export" / "api.py").write_text("# exporter\n")
+    (root / ".venv").symlink_to(REPO / ".venv")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "model.yaml", "export")
+    git(root, "commit", "-q", "-m", "base")
+    change(root)
+    git(root, "add", "-A", ".", ":!.venv")
+    git(root, "commit", "-q", "-m", "pull request")
+    output = tmp_path / "github_output"
+    result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=root, capture_output=True, text=True,
+                            env={**os.environ, "GITHUB_OUTPUT": str(output)})
+    assert result.returncode == 0, result.stderr
+    assert output.read_text() == f"changed={expected}\n"
