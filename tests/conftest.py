@@ -9,6 +9,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Fixtures of the TF Serving test double (serving_double, tls_serving_double, closed_port), for any test area.
+pytest_plugins = ["tests.serving_double.fixtures"]
+
 
 def pytest_addoption(parser):
     parser.addoption(

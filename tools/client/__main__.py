@@ -1,0 +1,3 @@
+from tools.client.cli import main
+
+raise SystemExit(main())
