@@ -226,8 +226,7 @@ def test_smoke_test_job_in_each_overlay(built, config, target):
     [model_cm] = [o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"] == ref["configMapRef"]["name"]]
     assert model_cm["data"]["MODEL_NAME"] == config.model.name
     assert model_cm["data"]["MODEL_VERSION"] == str(config.model.version)
-    if "MODEL_TOP_K" in model_cm["data"]:
-        assert model_cm["data"]["MODEL_TOP_K"] == str(config.model.top_k)
+    assert model_cm["data"]["MODEL_TOP_K"] == str(config.model.top_k)
     # The script it runs is the tested one.
     [volume] = pod["volumes"]
     [script_cm] = [o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"] == volume["configMap"]["name"]]

@@ -164,7 +164,7 @@ def test_without_gh_prints_how_to_open_the_pull_request(clone):
     result = clone.bump("2", gh=False)
     assert result.returncode == 0, result.stderr
     assert "`gh` is not installed, so open the pull request yourself" in result.stdout
-    assert "title: model: resnet v1 -> v2" in result.stdout and "## Validation report" in result.stdout
+    assert "title: model: resnet v1 -> v2" in result.stdout and "## Validation of resnet v2: passed" in result.stdout
     assert git(clone.remote, "rev-parse", "refs/heads/model/resnet-v2")
     assert clone.gh_calls() == []
 
@@ -179,7 +179,7 @@ def test_dry_run_prints_everything_and_writes_nothing(clone):
     assert "+++ b/k8s/overlays/gpu/models.config" in out
     assert "--- commit message ---\nmodel: bump resnet to v2" in out
     assert "--- pull request: model: resnet v1 -> v2 (base main, head model/resnet-v2) ---" in out
-    assert "## Validation report" in out
+    assert "## Validation of resnet v2: passed" in out
     assert clone.state() == before and clone.gh_calls() == []
 
 

@@ -194,7 +194,7 @@ def _pr_body(p: Plan, published: bool) -> str:
     for target, lines in p.summaries.items():
         out += ["", f"### {target} (`{paths.OVERLAYS_DIR}/{target}`)", ""]
         out += lines or ["- nothing"]
-    out += ["", "## Validation report", "", p.report_md.strip(), "",
+    out += ["", p.report_md.strip(), "",
             "---", "Rollback: revert this pull request (GitHub's Revert button, or `git revert -m 1` of its merge "
             "commit, in a pull request of its own); Argo CD then syncs the previous version back. Opened by `make bump`."]
     return "\n".join(out) + "\n"
