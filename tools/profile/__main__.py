@@ -1,0 +1,3 @@
+from tools.profile.cli import main
+
+raise SystemExit(main())
