@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from decimal import Decimal
 
 import pytest
 
-from tools.check.policies import POLICIES, Overlay, run_policies, split_image
+from tools.check.policies import POLICIES, Overlay, quantity, run_policies, split_image
 
 
 def deployment(objects):
@@ -171,3 +172,11 @@ def test_an_overlay_without_a_target_in_model_yaml_is_reported(built, config):
 ])
 def test_split_image(ref, parts):
     assert split_image(ref) == parts
+
+
+@pytest.mark.parametrize("text, value", [
+    ("4", Decimal(4)), (4, Decimal(4)), ("3500m", Decimal("3.5")), ("16Gi", Decimal(16 * 2**30)),
+    ("4G", Decimal(4 * 10**9)), ("1e3", Decimal(1000)), ("0.5", Decimal("0.5")), ("four", None), (None, None),
+])
+def test_quantity(text, value):
+    assert quantity(text) == value

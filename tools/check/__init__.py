@@ -105,8 +105,6 @@ def _discover(repo_root: Path) -> list[CheckResult]:
 
 def run_checks(repo_root: Path | str = paths.REPO_ROOT, config_path: Path | str | None = None) -> list[CheckResult]:
     """Run every registered check; never raises for a failing check, only reports it."""
-    from tools.check import builtin  # noqa: F401  (registers the built-in checks first)
-
     ctx = CheckContext(Path(repo_root), Path(config_path) if config_path else None)
     results = _discover(ctx.repo_root)
     for check in list(CHECKS):
@@ -116,3 +114,7 @@ def run_checks(repo_root: Path | str = paths.REPO_ROOT, config_path: Path | str 
             name = getattr(check, "check_name", check.__name__.replace("_", " "))
             results.append(CheckResult(name, False, str(exc)))
     return results
+
+
+# The built-in checks register first, so they always run (and print) before any plug-in's.
+from tools.check import builtin  # noqa: E402,F401

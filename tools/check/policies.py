@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Iterator
-
-from kubernetes.utils.quantity import parse_quantity
 
 from tools.check import tfserving
 from tools.config import Config, Target
@@ -132,11 +131,22 @@ def split_image(ref: str) -> tuple[str, str | None, str | None]:
     return (f"{head}/{last}" if head else last), tag, (digest or None)
 
 
-def _quantity(value: Any) -> Decimal | None:
-    try:
-        return Decimal(parse_quantity(value))
-    except (ValueError, TypeError):
+_QUANTITY = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?")
+_SUFFIXES = {"Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40,
+             "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60, "n": Decimal("1e-9"), "u": Decimal("1e-6"),
+             "m": Decimal("1e-3"), "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"),
+             "T": Decimal("1e12"), "P": Decimal("1e15"), "E": Decimal("1e18")}
+
+
+def quantity(value: Any) -> Decimal | None:
+    """A Kubernetes resource quantity ("4", "3500m", "16Gi", "1e3") as a number; None if it is not one."""
+    m = _QUANTITY.fullmatch(str(value).strip()) if value is not None else None
+    if not m:
         return None
+    suffix = m[2] or ""
+    if suffix[:1] in ("e", "E"):
+        return Decimal(m[1]) * Decimal(10) ** int(suffix[1:])
+    return Decimal(m[1]) * _SUFFIXES.get(suffix, Decimal(1))
 
 
 POLICIES: dict[str, Policy] = {}
@@ -258,7 +268,7 @@ def resources(overlay: Overlay) -> list[str]:
             for name in GUARANTEED_RESOURCES:
                 if name not in requests or name not in limits:
                     out.append(f"{cw}: needs requests and limits for {name}")
-                elif obj.get("kind") in LONG_RUNNING_KINDS and _quantity(requests[name]) != _quantity(limits[name]):
+                elif obj.get("kind") in LONG_RUNNING_KINDS and quantity(requests[name]) != quantity(limits[name]):
                     out.append(f"{cw}: {name} requests ({requests[name]}) must equal limits ({limits[name]}) "
                                "for Guaranteed QoS")
     target, deployment = overlay.target, overlay.serving_deployment()
@@ -268,7 +278,7 @@ def resources(overlay: Overlay) -> list[str]:
         wanted = {"cpu": target.resources.cpu, "memory": target.resources.memory,
                   "ephemeral-storage": target.resources.ephemeral_storage}
         for name, value in wanted.items():
-            if _quantity(limits.get(name)) != _quantity(value):
+            if quantity(limits.get(name)) != quantity(value):
                 out.append(f"{_where(deployment, c)}: {name} limit is {limits.get(name)}, model.yaml "
                            f"targets.{target.name}.resources says {value}")
         env = {e["name"]: e.get("value") for e in c.get("env") or []}
@@ -293,14 +303,14 @@ def gpu(overlay: Overlay) -> list[str]:
             if (limit is not None or request is not None) and not is_gpu:
                 out.append(f"{_where(obj, c)}: {names.GPU_RESOURCE} in the {overlay.name} overlay, whose target "
                            "has no GPU")
-            elif request is not None and _quantity(request) != _quantity(limit):
+            elif request is not None and quantity(request) != quantity(limit):
                 out.append(f"{_where(obj, c)}: {names.GPU_RESOURCE} requests ({request}) must equal limits ({limit})")
     deployment = overlay.serving_deployment()
     if is_gpu and deployment is not None:
         spec = deployment["spec"]["template"]["spec"]
         c = container(spec, names.SERVING_CONTAINER) or {}
         limit = ((c.get("resources") or {}).get("limits") or {}).get(names.GPU_RESOURCE)
-        if _quantity(limit) != Decimal(target.gpus):
+        if quantity(limit) != Decimal(target.gpus):
             out.append(f"{_where(deployment, c)}: {names.GPU_RESOURCE} limit is {limit}, model.yaml "
                        f"targets.{target.name}.gpus says {target.gpus}")
         if not any(t.get("key") == names.GPU_RESOURCE and t.get("effect") in (None, "NoSchedule")
