@@ -114,7 +114,7 @@ class Report:
         lines += ["", "| | Layout | Check | Detail | Figures |", "|---|---|---|---|---|"]
         for c in self.checks:
             lines.append(f"| {PASS if c.passed else FAIL} | {c.layout or 'both'} | `{c.name}` | {_md(c.detail)} | "
-                         f"{_md(figures_text(c.figures))} |")
+                         f"{_md(figures_text(c.figures, limit=None))} |")
         if self.tolerances:
             lines += ["", "Tolerances:", ""]
             lines += [f"- `{k}`: {_md(str(v))}" for k, v in self.tolerances.items()]
@@ -143,20 +143,21 @@ class Report:
         return written[0], written[1]
 
 
-def figures_text(figures: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={_short(v)}" for k, v in figures.items())
+def figures_text(figures: dict[str, Any], limit: int | None = 160) -> str:
+    """k=v pairs; lists longer than `limit` characters are cut (the console), None keeps them whole (markdown)."""
+    return ", ".join(f"{k}={_short(v, limit)}" for k, v in figures.items())
 
 
-def _short(value: Any) -> str:
+def _short(value: Any, limit: int | None = 160) -> str:
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 1e15:
             return str(int(value))
         return f"{value:.4g}" if abs(value) >= 1e-3 else f"{value:.3g}"
     if isinstance(value, (list, tuple)):
-        text = "[" + ", ".join(_short(v) for v in value) + "]"
-        return text if len(text) <= 160 else text[:157] + "...]"
+        text = "[" + ", ".join(_short(v, limit) for v in value) + "]"
+        return text if limit is None or len(text) <= limit else text[:limit - 3] + "...]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k}: {_short(v, limit)}" for k, v in value.items()) + "}"
     return str(value)
 
 

@@ -1,0 +1,367 @@
+"""The validator against good and broken exports. Every broken export is a copy of the shared tiny export
+(tests/conftest.py), broken on purpose; each must fail with its own line naming the problem."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tools import digests, paths
+from tools.config import parse_config
+from tools.validate import badinput, layouts, validate
+from tools.validate.report import Report
+
+LAST, FIRST = paths.LAYOUTS
+
+
+@pytest.fixture
+def models(tiny_export, tmp_path) -> Path:
+    """A private copy of the tiny export's <name>/ tree, free to break."""
+    root = tmp_path / "models"
+    shutil.copytree(Path(tiny_export.root) / tiny_export.name, root / tiny_export.name, symlinks=True)
+    return root
+
+
+def vdir(models: Path, tiny_export, layout: str = LAST, version: int | str = 1) -> Path:
+    return models / tiny_export.name / layout / str(version)
+
+
+def check(report: Report, name: str, layout: str | None = LAST):
+    found = [c for c in report.checks if c.name == name and c.layout == layout]
+    assert found, f"no {name} check for {layout}; checks: {[(c.name, c.layout) for c in report.checks]}"
+    return found[0]
+
+
+def failed(report: Report, name: str, layout: str | None = LAST) -> str:
+    c = check(report, name, layout)
+    assert not c.passed, f"{name} passed: {c.detail}"
+    assert not report.passed
+    return c.detail
+
+
+def run(tiny_export, tmp_path, config=None, **kwargs) -> Report:
+    return validate(config or tiny_export.config, reports_dir=tmp_path / "reports", **kwargs)
+
+
+# ------------------------------------------------------------------------------------------ good export
+
+def test_good_export_passes_every_check_and_writes_the_report_contract(tiny_export, tmp_path):
+    report = run(tiny_export, tmp_path, version=1, models_dir=tiny_export.root)
+    assert report.passed, "\n".join(c.line() for c in report.failures())
+    assert all(c.figures for c in report.checks), "every line carries its figures"
+    names = {c.name for c in report.checks}
+    for expected in ("structure.digest", "graph.ops", "graph.layout", "serving.request_formats", "serving.warmup",
+                     "correctness.parity", "correctness.batching", "badinput.huge_jpeg_header",
+                     "badinput.batch_64", "layouts.agree", "layouts.weights"):
+        assert expected in names
+    data = json.loads(paths.validation_report(tmp_path / "reports", "tiny", 1, "json").read_text())
+    assert data["model"] == "tiny" and data["version"] == 1 and data["passed"] is True
+    assert set(data) >= {"tensorflow_version", "exports", "checks", "tolerances", "machine"}
+    for layout, export_dir in tiny_export.dirs.items():
+        assert data["exports"][layout] == {"path": str(export_dir), "digest": digests.version_digest(export_dir),
+                                           "passed": True}
+    assert all(set(c) == {"name", "layout", "passed", "detail", "figures"} for c in data["checks"])
+    md = paths.validation_report(tmp_path / "reports", "tiny", 1, "md").read_text()
+    assert "| ✓ | channels_first | `correctness.parity` |" in md and "passed" in md.splitlines()[0]
+    # Nothing half-written is left in the reports directory.
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["validate-tiny-v1.json", "validate-tiny-v1.md"]
+
+
+def test_a_failing_version_writes_a_report_that_says_so(tiny_export, tmp_path, models):
+    (vdir(models, tiny_export) / paths.ASSETS_DIR / paths.LABELS_FILE).write_text("tampered\n")
+    report = run(tiny_export, tmp_path, paths_=[vdir(models, tiny_export)])
+    data = json.loads(paths.validation_report(tmp_path / "reports", "tiny", 1, "json").read_text())
+    assert data["passed"] is False and data["exports"][LAST]["passed"] is False
+    assert report.to_markdown().splitlines()[0].endswith(f"failed ({len(report.failures())} of {len(report.checks)} checks)")
+
+
+# ------------------------------------------------------------------------------------------ broken exports
+
+def test_missing_directory(tiny_export, tmp_path):
+    missing = tmp_path / "nowhere" / "tiny" / LAST / "1"
+    report = run(tiny_export, tmp_path, paths_=[missing])
+    assert f"{missing} does not exist" in failed(report, "structure.version_dir")
+    assert [c.name for c in report.checks] == ["structure.version_dir"]
+
+
+def test_missing_version_of_a_layout_a_target_serves(tiny_export, tmp_path, models):
+    shutil.rmtree(vdir(models, tiny_export, FIRST))
+    report = run(tiny_export, tmp_path, version=1, models_dir=models)
+    assert "channels_first/1 does not exist" in failed(report, "structure.version_dir", FIRST)
+    assert check(report, "structure.digest", LAST).passed
+
+
+@pytest.mark.parametrize("name", ["latest", "01"])
+def test_non_integer_version_directory(tiny_export, tmp_path, models, name):
+    bad = vdir(models, tiny_export, LAST, name)
+    os.rename(vdir(models, tiny_export), bad)
+    report = run(tiny_export, tmp_path, paths_=[bad])
+    assert f"'{name}' is not a version" in failed(report, "structure.version_dir")
+    assert report.version is None and not (tmp_path / "reports").exists()  # no version, no report file
+
+
+def test_stray_and_temporary_directories_beside_the_version(tiny_export, tmp_path, models):
+    (vdir(models, tiny_export).parent / "latest").mkdir()
+    (vdir(models, tiny_export).parent / ".tmp-2-abcd").mkdir()
+    report = run(tiny_export, tmp_path, paths_=[vdir(models, tiny_export)])
+    detail = failed(report, "structure.layout_dir")
+    assert "'latest'" in detail and "is not a version" in detail
+    assert "leftover temporary export .tmp-2-abcd" in detail
+
+
+def test_half_written_export_without_variables(tiny_export, tmp_path, models):
+    shutil.rmtree(vdir(models, tiny_export) / paths.VARIABLES_DIR)
+    report = run(tiny_export, tmp_path, paths_=[vdir(models, tiny_export)])
+    assert "missing variables/" in failed(report, "structure.files")
+    assert "half-written" in failed(report, "structure.files")
+    assert "variables/variables.index is listed in SHA256SUMS but missing" in failed(report, "structure.digest")
+    assert "not attempted" in failed(report, "serving.load")
+
+
+def test_tampered_file(tiny_export, tmp_path, models):
+    labels = vdir(models, tiny_export) / paths.ASSETS_DIR / paths.LABELS_FILE
+    labels.write_bytes(labels.read_bytes().replace(b"red", b"rot"))
+    report = run(tiny_export, tmp_path, paths_=[vdir(models, tiny_export)])
+    assert failed(report, "structure.digest") == \
+        "assets/labels.txt does not match its sha256 in SHA256SUMS (tampered or corrupt)"
+    assert check(report, "serving.request_formats").passed  # the rest still runs and says what it sees
+
+
+def test_wrong_signature(tiny_export, tmp_path, models):
+    import tensorflow as tf
+
+    target = vdir(models, tiny_export)
+    keep = tmp_path / "keep"
+    shutil.copytree(target, keep)
+    shutil.rmtree(target)
+
+    class Other(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+        def serve(self, x):
+            return {"y": x * 2.0}
+
+    module = Other()
+    tf.saved_model.save(module, str(target), signatures={"serving_default": module.serve})
+    for rel in (paths.ASSETS_DIR, paths.ASSETS_EXTRA_DIR):
+        shutil.copytree(keep / rel, target / rel, dirs_exist_ok=True)
+    digests.write_sums(target)
+    report = run(tiny_export, tmp_path, paths_=[target])
+    detail = failed(report, "serving.signatures")
+    assert "serving_default: input 'x' float32 [None, 4]; expected 'images' string [None] (encoded images)" in detail
+    assert "signature 'predict' is missing" in detail
+    assert "serving_default: no output 'classes'" in detail
+    assert "not the serving contract" in failed(report, "serving.calls")
+    assert check(report, "structure.digest").passed
+
+
+def test_symlinked_version(tiny_export, tmp_path, models):
+    link = vdir(models, tiny_export, LAST, 2)
+    link.symlink_to(vdir(models, tiny_export))
+    report = run(tiny_export, tmp_path, paths_=[link])
+    assert f"{link} is a symlink to {vdir(models, tiny_export)}" in failed(report, "structure.version_dir")
+    assert "version is 1 but its directory says 2" in failed(report, "structure.export_info")
+
+
+def test_symlink_escaping_the_export(tiny_export, tmp_path, models):
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not part of the model\n")
+    (vdir(models, tiny_export) / paths.ASSETS_EXTRA_DIR / "notes.txt").symlink_to(outside)
+    report = run(tiny_export, tmp_path, paths_=[vdir(models, tiny_export)])
+    assert f"symlinks escaping the export: assets.extra/notes.txt -> {outside}" in failed(report, "structure.symlinks")
+    assert "assets.extra/notes.txt is not listed in SHA256SUMS" in failed(report, "structure.digest")
+
+
+def test_nchw_graph_where_a_cpu_target_would_serve_it(tiny_export, tmp_path, models):
+    """A channels_first export copied into the channels_last place: the CPU layout guard stops it."""
+    target = vdir(models, tiny_export)
+    shutil.rmtree(target)
+    shutil.copytree(vdir(models, tiny_export, FIRST), target)
+    report = run(tiny_export, tmp_path, paths_=[target])
+    assert ("NCHW Conv2D x6 in a channels_last export served by CPU target cpu: the CPU serving image cannot "
+            "run them") in failed(report, "graph.layout")
+    assert "layout is 'channels_first' but its directory says 'channels_last'" in failed(report, "structure.export_info")
+
+
+def test_saved_model_newer_than_the_serving_image(tiny_export, tmp_path, models):
+    data = yaml.safe_load(yaml.safe_dump(_config_data(tiny_export)))
+    data["targets"]["cpu"]["image"]["tag"] = "2.19.0"
+    config = parse_config(data)
+    report = run(tiny_export, tmp_path, config=config, paths_=[vdir(models, tiny_export)])
+    assert "written by TensorFlow 2.20.0, newer than TF Serving 2.19.0 of target cpu" in \
+        failed(report, "graph.tensorflow_version")
+    assert "older than the installed TensorFlow" in failed(report, "graph.ops")
+
+
+def test_parity_fails_when_the_export_came_from_another_model(tiny_export, tmp_path, models):
+    from tests.conftest import tiny_resnet
+
+    other = tmp_path / "other.keras"
+    tiny_resnet(seed=8).save(other)
+    config = replace(tiny_export.config, model=replace(tiny_export.config.model, source=replace(
+        tiny_export.config.model.source, model_file=other)))
+    report = run(tiny_export, tmp_path, config=config, paths_=[vdir(models, tiny_export)])
+    detail = failed(report, "correctness.parity")
+    assert "weights differ: the export records sha256" in detail and "servable vs Keras" in detail
+
+
+def test_invalid_warmup_records(tiny_export, tmp_path, models):
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    from tools.validate import tfs_formats as tfs
+
+    wrong_key = tfs.make_predict_request("tiny", {"image": [b"x"]})
+    classify = prediction_log_pb2.PredictionLog(classify_log=prediction_log_pb2.ClassifyLog())
+    path = vdir(models, tiny_export) / paths.ASSETS_EXTRA_DIR / paths.WARMUP_FILE
+    with tf.io.TFRecordWriter(str(path)) as w:
+        w.write(prediction_log_pb2.PredictionLog(
+            predict_log=prediction_log_pb2.PredictLog(request=wrong_key)).SerializeToString())
+        w.write(classify.SerializeToString())
+    digests.write_sums(vdir(models, tiny_export))
+    report = run(tiny_export, tmp_path, paths_=[vdir(models, tiny_export)])
+    detail = failed(report, "serving.warmup")
+    assert "record 0: INVALID_ARGUMENT: Signature input alias: images(feed name: serving_default_images:0) " \
+           "not found in request" in detail
+    assert "record 1 is a classify_log; this servable answers Predict only" in detail
+
+
+# ------------------------------------------------------------------------------------------ layouts
+
+def test_layouts_fall_back_to_graph_and_weights_when_nchw_cannot_run(tiny_export, tmp_path, monkeypatch):
+    monkeypatch.setattr(layouts, "_PROBE", (False, "simulated: no NCHW kernel"))
+    report = run(tiny_export, tmp_path, version=1, models_dir=tiny_export.root)
+    agree = check(report, "layouts.agree", None)
+    assert agree.passed and agree.detail.startswith("NOT RUN NUMERICALLY: this machine cannot run NCHW convolutions "
+                                                    "(simulated: no NCHW kernel)")
+    calls = check(report, "serving.calls", FIRST)
+    assert calls.detail.startswith("NOT RUN") and calls.figures == {"executed": False}
+    assert not [c for c in report.checks if c.layout == FIRST and c.name.startswith(("correctness", "badinput"))]
+
+
+def test_graph_comparison_ignores_layout_ops_but_not_computation(tiny_export, tmp_path):
+    from tools.validate.tfs_formats import read_meta_graph
+
+    last, first = (read_meta_graph(tiny_export.dirs[lay]) for lay in paths.LAYOUTS)
+    assert layouts.graph_difference(last, first) == {}
+    node = first.graph_def.library.function[0].node_def.add()
+    node.op, node.name = "Relu", "extra_relu"
+    assert layouts.graph_difference(last, first) == {"Relu": (6, 7)}
+
+
+def test_layouts_holding_different_weights_fail(tiny_export, monkeypatch):
+    original = layouts.read_weights
+
+    def one_value_changed(version_dir):
+        weights = original(version_dir)
+        if Path(version_dir) == tiny_export.dirs[FIRST]:
+            name = sorted(weights)[0]
+            weights[name] = weights[name] + 1
+        return weights
+
+    monkeypatch.setattr(layouts, "read_weights", one_value_changed)
+    report = Report(model="tiny", version=1)
+    assert not layouts.check_weights(report, dict(tiny_export.dirs), {LAST: {}, FIRST: {}})
+    assert report.checks[-1].detail.startswith("1 variables differ, e.g. ")
+
+
+# ------------------------------------------------------------------------------------------ bad input logic
+
+class StubExport:
+    """Answers every request with a fixed prediction, or refuses every request."""
+
+    def __init__(self, refuse: bool = False):
+        self.refuse = refuse
+
+    def predict(self, images):
+        import numpy as np
+
+        from tools.validate import tfs_formats as tfs
+
+        if self.refuse:
+            raise tfs.ServingError("INVALID_ARGUMENT", "refused")
+        n = len(images)
+        return {"classes": np.zeros((n, 2), np.int64), "probabilities": np.full((n, 2), 0.5, np.float32),
+                "labels": np.full((n, 2), b"x", dtype=object)}
+
+
+def case(name):
+    return next(c for c in badinput.cases((8, 8), 1024) if c.name == name)
+
+
+def test_bad_input_that_gets_a_prediction_instead_of_an_error_fails():
+    ok, detail, figures = badinput.run_case(StubExport(), case("truncated_jpeg"), k=2)
+    assert not ok and "answered a prediction, expected INVALID_ARGUMENT containing 'Invalid JPEG data'" in detail
+    assert figures["result"] == "prediction"
+
+
+def test_good_input_that_is_refused_fails():
+    ok, detail, _ = badinput.run_case(StubExport(refuse=True), case("cmyk_jpeg"), k=2)
+    assert not ok and "refused (refused), expected a prediction" in detail
+
+
+def test_error_that_does_not_name_the_problem_fails():
+    ok, detail, _ = badinput.run_case(StubExport(refuse=True), case("huge_jpeg_header"), k=2)
+    assert not ok and "expected INVALID_ARGUMENT containing 'image declares'" in detail
+
+
+def test_peak_memory_above_the_bound_fails():
+    bounded = replace(case("one_pixel"), rss_bound_mb=-1)
+    ok, detail, figures = badinput.run_case(StubExport(), bounded, k=2)
+    assert not ok and "above the -1 MiB bound" in detail and "peak_rss_growth_mb" in figures
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+def _config_data(tiny_export) -> dict:
+    from tests.conftest import tiny_config_data
+
+    return tiny_config_data(tiny_export.model_file, tiny_export.labels_file)
+
+
+def _write_config(tiny_export, tmp_path) -> Path:
+    path = tmp_path / "model.yaml"
+    path.write_text(yaml.safe_dump(_config_data(tiny_export)))
+    return path
+
+
+def test_cli_passes_on_a_good_export(tiny_export, tmp_path, capsys):
+    from tools.validate.cli import main
+
+    code = main(["--models-dir", str(tiny_export.root), "--reports-dir", str(tmp_path / "r"),
+                 "--config", str(_write_config(tiny_export, tmp_path))])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "✓ channels_last  structure.digest" in out and "✓ tiny v1: PASSED" in out
+    assert (tmp_path / "r" / "validate-tiny-v1.md").is_file()
+
+
+def test_cli_exit_status_1_and_a_cross_on_a_broken_export(tiny_export, tmp_path, models, capsys):
+    from tools.validate.cli import main
+
+    shutil.rmtree(vdir(models, tiny_export) / paths.VARIABLES_DIR)
+    code = main([str(vdir(models, tiny_export)), "--reports-dir", str(tmp_path / "r"),
+                 "--config", str(_write_config(tiny_export, tmp_path))])
+    out = capsys.readouterr().out
+    assert code == 1 and "✗ channels_last  structure.files" in out and "FAILED" in out
+
+
+def test_cli_no_exported_version_is_a_one_line_error(tiny_export, tmp_path, capsys):
+    from tools.validate.cli import main
+
+    (tmp_path / "empty" / "tiny" / LAST / "abc").mkdir(parents=True)
+    code = main(["--models-dir", str(tmp_path / "empty"), "--config", str(_write_config(tiny_export, tmp_path))])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: no exported version of tiny in") and "channels_last/abc" in err
+
+
+def test_cli_rejects_version_with_paths(tmp_path, capsys):
+    from tools.validate.cli import main
+
+    assert main(["--version", "1", str(tmp_path)]) == 2
+    assert "either --version or version directories" in capsys.readouterr().err

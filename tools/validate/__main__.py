@@ -1,0 +1,3 @@
+from tools.validate.cli import main
+
+raise SystemExit(main())

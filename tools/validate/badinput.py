@@ -1,0 +1,232 @@
+"""Bad input against the graph: each malformed request gets its expected answer, a prediction or an
+INVALID_ARGUMENT (HTTP 400) whose message names the problem, while the process's peak memory stays bounded.
+
+Peak memory is measured per case: the kernel's high-water mark (VmHWM) is reset through
+/proc/self/clear_refs before the call and read after it, minus the resident size before it.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from export.preprocess import UNSUPPORTED_MESSAGE
+from tools import paths
+from tools.validate import samples as S
+from tools.validate import tfs_formats as tfs
+from tools.validate.correctness import Answers, compare
+from tools.validate.report import Report
+
+MIB = 2 ** 20
+# A rejected header must not allocate anything like the image it declares.
+REJECTED_RSS_MB = 64
+# One small image, decoded and run once: far below one full-size decode at the pixel limit (~120 MB).
+SINGLE_RSS_MB = 256
+HUGE = (65000, 65000)  # 4.2 gigapixels: 12.7 GB of RGB if anything decoded it
+BATCH = 64
+
+
+@dataclass
+class Case:
+    name: str
+    description: str
+    images: list[bytes]
+    expect: str  # "prediction" or "error"
+    message: str | None = None  # what an error message must contain
+    rss_bound_mb: float = SINGLE_RSS_MB
+    same_as: list[bytes] | None = None  # a prediction must equal this request's
+    extra: dict = field(default_factory=dict)
+
+
+def cases(input_size: tuple[int, int], batch_rss_mb: float) -> list[Case]:
+    h, w = input_size
+    base = S.photo(96, 128, seed=21)
+    jpeg = S.encode(base, "jpeg")
+    png = S.encode(base, "png")
+    batch = [S.encode(S.photo(h + 7 * (i % 5), w + 5 * (i % 7), seed=100 + i), "jpeg") for i in range(BATCH)]
+    return [
+        Case("corrupt_jpeg", "JPEG with a broken Huffman table", [S.corrupt_huffman_table(jpeg)], "error",
+             "Invalid JPEG data"),
+        Case("garbage_scan_jpeg", "JPEG with valid headers and random entropy-coded data (libjpeg decodes it "
+             "with a warning, as in TF Serving)", [S.garbage_scan(jpeg)], "prediction"),
+        Case("truncated_jpeg", "first half of a JPEG", [jpeg[: len(jpeg) // 2]], "error", "Invalid JPEG data"),
+        Case("empty_string", "zero bytes", [b""], "error", UNSUPPORTED_MESSAGE),
+        Case("random_bytes", "4 KiB of random bytes", [S.random_bytes(4096)], "error", UNSUPPORTED_MESSAGE),
+        Case("png_alpha", "RGBA PNG (alpha is dropped: same answer as the RGB PNG)", [S.rgba_png(base)], "prediction",
+             same_as=[png]),
+        Case("grayscale_jpeg", "one-channel JPEG", [S.encode(base, "jpeg", mode="L")], "prediction"),
+        Case("cmyk_jpeg", "CMYK JPEG", [S.encode(base, "jpeg", mode="CMYK")], "prediction"),
+        Case("one_pixel", "1x1 JPEG", [S.encode(S.photo(1, 1, seed=2), "jpeg")], "prediction"),
+        Case("huge_jpeg_header", f"small JPEG declaring {HUGE[0]}x{HUGE[1]}", [S.declare_jpeg_size(jpeg, *HUGE)],
+             "error", "image declares", REJECTED_RSS_MB),
+        Case("huge_png_header", "small PNG declaring 100000x100000", [S.declare_png_size(png, 100000, 100000)],
+             "error", "image declares", REJECTED_RSS_MB),
+        Case("empty_batch", "a batch of no images", [], "prediction", rss_bound_mb=REJECTED_RSS_MB),
+        Case(f"batch_{BATCH}", f"{BATCH} JPEGs around the input size", batch, "prediction", rss_bound_mb=batch_rss_mb),
+    ]
+
+
+# ------------------------------------------------------------------------------------------ memory
+
+def _status_kb() -> dict[str, int]:
+    values = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0])
+    return values
+
+
+class PeakMemory:
+    """Peak resident memory growth of the process during a block, in MiB (`method` says how it was measured)."""
+
+    def __init__(self):
+        self.growth_mb = 0.0
+        self.peak_mb = 0.0  # the whole process's peak resident size during the block
+        self.method = "unmeasured"
+
+    def __enter__(self):
+        self._reset = False
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # resets VmHWM to the current VmRSS
+            self._reset = True
+        except OSError:
+            pass
+        try:
+            self._before = _status_kb()
+        except OSError:
+            import resource
+
+            self._before = {"VmRSS": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            after = _status_kb()["VmHWM"]
+            self.method = "VmHWM reset per call" if self._reset else "VmHWM (not resettable here: a lower bound)"
+        except OSError:
+            import resource
+
+            after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            self.method = "ru_maxrss (a lower bound)"
+        base = self._before["VmRSS"] if self._reset else max(self._before.values())
+        self.growth_mb = max(0.0, (after - base) / 1024)
+        self.peak_mb = after / 1024
+        return False
+
+
+_LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d [\d:.]+: [A-Z] \S+\] ")
+
+
+@contextlib.contextmanager
+def captured_stderr(sink: list[str]):
+    """libjpeg writes its warnings straight to file descriptor 2; keep them out of the report's console
+    output and hand them back as figures."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", "replace")
+            # TensorFlow's own log prefix (time, level, source line) says nothing about the input.
+            sink.extend(_LOG_PREFIX.sub("", line) for line in text.splitlines() if line.strip())
+
+
+# ------------------------------------------------------------------------------------------ checks
+
+def _valid_prediction(outputs: dict, n: int, k: int) -> str | None:
+    p = outputs[paths.OUTPUT_PROBABILITIES]
+    if p.shape != (n, k) or outputs[paths.OUTPUT_CLASSES].shape != (n, k) or outputs[paths.OUTPUT_LABELS].shape != (n, k):
+        return f"answered shape {p.shape}, expected ({n}, {k})"
+    if p.size and (not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1):
+        return "answered probabilities outside [0, 1]"
+    return None
+
+
+def run_case(export, case: Case, k: int) -> tuple[bool, str, dict]:
+    messages: list[str] = []
+    start = time.monotonic()
+    error = outputs = None
+    with captured_stderr(messages), PeakMemory() as peak:
+        try:
+            outputs = export.predict(case.images)
+        except tfs.ServingError as exc:
+            error = exc
+    figures = {"images": len(case.images)}
+    n = len(case.images)
+    if error is not None:
+        figures.update(result=error.code, http_status=error.http_status, message=error.message[:200])
+        if case.expect == "error":
+            ok = error.code == "INVALID_ARGUMENT" and case.message in error.message
+            detail = (f"{case.description}: INVALID_ARGUMENT (HTTP 400) naming the problem" if ok else
+                      f"{case.description}: {error.code}, expected INVALID_ARGUMENT containing {case.message!r}")
+        else:
+            ok, detail = False, f"{case.description}: refused ({error.message[:160]}), expected a prediction"
+    else:
+        figures.update(result="prediction", rows=int(outputs[paths.OUTPUT_PROBABILITIES].shape[0]))
+        problem = _valid_prediction(outputs, n, k)
+        ok = case.expect == "prediction" and problem is None
+        if case.expect == "error":
+            detail = f"{case.description}: answered a prediction, expected INVALID_ARGUMENT containing {case.message!r}"
+        elif problem:
+            detail = f"{case.description}: {problem}"
+        else:
+            detail = f"{case.description}: a well-formed prediction of {n} row{'s' if n != 1 else ''}"
+            if case.same_as is not None:
+                cmp = compare(Answers.of(outputs), Answers.of(export.predict(case.same_as)), 0.0)
+                figures["same_answer"] = cmp.ok(0.0)
+                if not cmp.ok(0.0):
+                    ok, detail = False, f"{case.description}: answer differs (by up to {cmp.max_abs_diff:.3g})"
+    figures.update(peak_rss_growth_mb=round(peak.growth_mb, 1), bound_mb=case.rss_bound_mb,
+                   process_peak_rss_mb=round(peak.peak_mb),
+                   seconds=round(time.monotonic() - start, 2))
+    if peak.growth_mb > case.rss_bound_mb:
+        ok = False
+        detail += f"; peak memory grew {peak.growth_mb:.0f} MiB, above the {case.rss_bound_mb:.0f} MiB bound"
+    if messages:
+        figures["decoder_said"] = messages[0][:120]
+    return ok, detail, figures
+
+
+def _rest_empty_batch(export) -> dict:
+    """REST cannot carry an empty batch in row format; the columnar form can."""
+    row_status, row_text = export.rest(json.dumps({"instances": []}))
+    col_status, _ = export.rest(json.dumps({"inputs": []}))
+    return {"rest_instances_status": row_status, "rest_inputs_status": col_status,
+            "rest_instances_error": json.loads(row_text).get("error", "")[:80] if row_status != 200 else ""}
+
+
+def check_bad_inputs(report: Report, layout: str, export, input_size: tuple[int, int], k: int,
+                     batch_rss_mb: float) -> None:
+    method = _method_name()
+    for index, case in enumerate(cases(input_size, batch_rss_mb)):
+        ok, detail, figures = run_case(export, case, k)
+        if case.name == "empty_batch":
+            figures.update(_rest_empty_batch(export))
+            if figures["rest_instances_status"] != 400 or figures["rest_inputs_status"] != 200:
+                ok = False
+                detail += "; REST should refuse an empty 'instances' list (400) and accept empty 'inputs' (200)"
+        if index == 0:
+            figures["memory_measured_by"] = method
+        report.add(f"badinput.{case.name}", layout, ok, detail, **figures)
+
+
+def _method_name() -> str:
+    with PeakMemory() as probe:
+        pass
+    return probe.method

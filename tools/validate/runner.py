@@ -1,0 +1,266 @@
+"""Run every check on one version (both layouts) and build its report; find the versions to validate."""
+from __future__ import annotations
+
+import os
+import platform
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from tools import paths
+from tools.config import Config
+from tools.errors import UserError
+from tools.validate import badinput, correctness, layouts, ops, serving, structure
+from tools.validate import tfs_formats as tfs
+from tools.validate.report import Check, ExportResult, Report
+from tools.validate.samples import Sample, correctness_samples
+
+# How many sample images go through every request format (each format and signature is one call).
+FORMAT_SAMPLES = 3
+_SOURCES: dict[str, object] = {}  # the source Keras model per model.yaml source, built once per process
+
+
+def tolerances() -> dict:
+    return {
+        "request_formats_abs": 0.0,
+        "repeat_abs": correctness.REPEAT_ATOL,
+        "batch_vs_alone_abs": correctness.BATCH_ATOL,
+        "parity_with_keras_abs": correctness.PARITY_ATOL,
+        "layouts_abs": correctness.LAYOUTS_ATOL,
+        "topk_sum_eps": correctness.SUM_EPS,
+        "rss_rejected_or_empty_mb": badinput.REJECTED_RSS_MB,
+        "rss_single_image_mb": badinput.SINGLE_RSS_MB,
+        "rss_batch_64": "half the smallest memory limit of the targets serving the layout",
+    }
+
+
+def machine() -> dict:
+    import tensorflow as tf
+
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:
+        memory_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30, 1)
+    except (ValueError, OSError):
+        memory_gb = None
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "memory_gb": memory_gb,
+        "gpus": len(tf.config.list_physical_devices("GPU")),
+        "nchw_runs_here": layouts.nchw_runs_here()[0],
+    }
+
+
+def _quantity_mb(quantity: str) -> float:
+    m = re.match(r"^([0-9.]+)(Ki|Mi|Gi|Ti|k|M|G|T)?$", quantity)
+    if not m:
+        return 4096.0
+    scale = {"Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+    return float(m[1]) * scale.get(m[2] or "", 1) / 2 ** 20
+
+
+def batch_rss_bound_mb(config: Config, layout: str) -> float:
+    limits = [_quantity_mb(t.resources.memory) for t in config.targets_for_layout(layout)]
+    return round(min(limits) / 2, 0) if limits else 2048.0
+
+
+@dataclass
+class _Run:
+    """What one validation learns per layout and shares across layouts."""
+
+    config: Config
+    report: Report
+    answers: dict = field(default_factory=dict)
+    metas: dict = field(default_factory=dict)
+    infos: dict = field(default_factory=dict)
+    dirs: dict = field(default_factory=dict)
+    references: dict = field(default_factory=dict)
+
+    def guard(self, name: str, layout: str | None, fn: Callable, *args):
+        """Run one check; a crash becomes a failed line instead of ending the validation."""
+        try:
+            return fn(*args)
+        except Exception as exc:
+            text = exc.message if isinstance(exc, tfs.ServingError) else tfs.error_summary(str(exc)) or type(exc).__name__
+            self.report.add(name, layout, False, f"could not run: {type(exc).__name__}: {text[:300]}")
+            return None
+
+    def reference(self, info: dict, samples: list[Sample]) -> correctness.Reference:
+        from export.source import load_source
+
+        src_key = repr((self.config.model.source, self.config.model.preprocessing))
+        if src_key not in _SOURCES:
+            _SOURCES[src_key] = load_source(self.config.model)
+        key = (src_key, tuple(info["input_size"]), info["preprocessing"], info["max_image_pixels"],
+               info.get("jpeg_fast_downscale", True))
+        if key not in self.references:
+            self.references[key] = correctness.keras_reference(_SOURCES[src_key], samples, info)
+        return self.references[key]
+
+
+def _layout_of(path: Path) -> str:
+    if path.parent.name in paths.LAYOUTS:
+        return path.parent.name
+    info = structure.read_export_info(path) if path.is_dir() else None
+    if info and info.get("layout") in paths.LAYOUTS:
+        return info["layout"]
+    return str(path)
+
+
+def _entries_from_paths(version_dirs: list[Path]) -> list[tuple[str, Path]]:
+    entries, seen = [], set()
+    for p in version_dirs:
+        p = Path(p)
+        layout = _layout_of(p)
+        if layout in seen:
+            raise UserError(f"two paths of layout {layout} given; validate one version of each layout at a time")
+        seen.add(layout)
+        entries.append((layout, p))
+    return entries
+
+
+def validate(config: Config, version: int | None = None, models_dir: Path | None = None,
+             paths_: list[Path] | None = None, reports_dir: Path | None = None, *,
+             echo: Callable[[Check], None] | None = None, write: bool = True) -> Report:
+    """Validate one version: `version` (default model.version) of both layouts under models_dir, or the
+    version directories `paths_` (all of one version). Writes the report unless `write` is false or the
+    version cannot be told from the directory names."""
+    import keras
+    import tensorflow as tf
+
+    start = time.monotonic()
+    models_dir = Path(models_dir) if models_dir else paths.REPO_ROOT / paths.MODELS_DIR
+    reports_dir = Path(reports_dir) if reports_dir else paths.REPO_ROOT / paths.REPORTS_DIR
+    name = config.model.name
+    if paths_:
+        entries = _entries_from_paths([Path(p) for p in paths_])
+        found = sorted({v for v in (structure.parse_version(p.name) for _, p in entries) if v is not None})
+        if len(found) > 1:
+            raise UserError(f"the paths are versions {', '.join(map(str, found))}; validate one version at a time")
+        version = found[0] if found else None
+        from_models_dir = False
+    else:
+        version = config.model.version if version is None else version
+        entries = []
+        for layout in paths.LAYOUTS:
+            p = paths.version_dir(models_dir, name, layout, version)
+            if p.exists() or p.is_symlink() or config.targets_for_layout(layout):
+                entries.append((layout, p))
+        from_models_dir = True
+    report = Report(model=name, version=version, tensorflow_version=tf.__version__, keras_version=keras.__version__,
+                    tolerances=tolerances(), machine=machine(), echo=echo)
+    run = _Run(config, report)
+    for layout, p in entries:
+        report.exports[layout] = ExportResult(path=structure.shown(p), digest=None)
+    for layout, p in entries:
+        _validate_layout(run, layout, p, version, check_parent=from_models_dir or p.parent.name in paths.LAYOUTS)
+    if all(lay in run.dirs for lay in paths.LAYOUTS):
+        weights_ok = run.guard("layouts.weights", None, layouts.check_weights, report, run.dirs, run.infos)
+        run.guard("layouts.agree", None, layouts.check_layouts_agree, report, run.answers, run.metas, bool(weights_ok))
+    report.seconds = time.monotonic() - start
+    if write and version is not None:
+        report.write(reports_dir)
+    return report
+
+
+def _validate_layout(run: _Run, layout: str, path: Path, version: int | None, check_parent: bool) -> None:
+    report, config = run.report, run.config
+    if check_parent and path.parent.is_dir():
+        structure.check_layout_dir(report, layout, path.parent)
+    if not structure.check_version_dir(report, layout, path, version):
+        return
+    loadable = structure.check_files(report, layout, path)
+    report.exports[layout].digest = structure.check_digest(report, layout, path, config, version)
+    structure.check_symlinks(report, layout, path)
+    info = structure.check_export_info(report, layout, path, config, version)
+    run.infos[layout] = info
+    try:
+        meta = tfs.read_meta_graph(path)
+    except Exception as exc:
+        text = exc.message if isinstance(exc, tfs.ServingError) else str(exc)
+        report.add("graph.read", layout, False, f"{paths.SAVED_MODEL_PB} is unreadable: {text[:200]}")
+        meta = None
+    if meta is not None:
+        run.metas[layout] = meta
+        run.guard("graph.tensorflow_version", layout, ops.check_tensorflow_version, report, layout, meta, config)
+        run.guard("graph.ops", layout, ops.check_ops, report, layout, meta, config)
+        run.guard("graph.layout", layout, ops.check_layout_guard, report, layout, meta, config)
+    if not loadable:
+        report.add("serving.load", layout, False,
+                   f"not attempted: {paths.SAVED_MODEL_PB} or {paths.VARIABLES_DIR}/ is incomplete")
+        return
+    if layout in paths.LAYOUTS:
+        run.dirs[layout] = path
+    export = serving.check_load(report, layout, path, config.model.name, version)
+    if export is None:
+        return
+    if not serving.check_signatures(report, layout, export, info):
+        report.add("serving.calls", layout, False, "request, warmup, correctness and bad-input checks not run: "
+                                                   "the signatures are not the serving contract")
+        return
+    if info is None or any(k not in info for k in ("input_size", "top_k", "num_classes")):
+        report.add("serving.calls", layout, False, "correctness checks not run: export_info.json is missing or incomplete")
+        return
+    runs_nchw, reason = layouts.nchw_runs_here()
+    if layout == "channels_first" and not runs_nchw:
+        # The report says so in its own line and in layouts.agree: nothing passes without being named.
+        report.add("serving.calls", layout, True, f"NOT RUN: this machine cannot run NCHW convolutions ({reason}); "
+                                                  "loaded and inspected only, compared by graph and weights in "
+                                                  "layouts.agree", executed=False)
+        return
+    _call_checks(run, layout, export, info)
+
+
+def _call_checks(run: _Run, layout: str, export: serving.LoadedExport, info: dict) -> None:
+    report, config = run.report, run.config
+    input_size, k, num_classes = tuple(info["input_size"]), int(info["top_k"]), int(info["num_classes"])
+    samples = correctness_samples(input_size)
+    run.guard("serving.request_formats", layout, serving.check_request_formats, report, layout, export,
+              [s.data for s in samples[:FORMAT_SAMPLES]])
+    run.guard("serving.warmup", layout, serving.check_warmup, report, layout, export)
+    answers = run.guard("correctness.outputs", layout, correctness.run_samples, export, samples)
+    if answers is not None:
+        labels = correctness.read_labels(export.path)
+        correctness.check_outputs(report, layout, answers, labels, num_classes, k, samples)
+        run.guard("correctness.batching", layout, correctness.check_batching, report, layout, export, samples, answers)
+        run.guard("correctness.repeat", layout, correctness.check_repeat, report, layout, export, samples, answers)
+        ref = run.guard("correctness.parity", layout, run.reference, info, samples)
+        if ref is not None:
+            run.guard("correctness.parity", layout, correctness.check_parity, report, layout, answers, ref, info, labels)
+        run.answers[layout] = answers
+    run.guard("badinput", layout, badinput.check_bad_inputs, report, layout, export, input_size, k,
+              batch_rss_bound_mb(config, layout))
+
+
+def discover_versions(config: Config, models_dir: Path) -> list[int]:
+    versions, strays = set(), []
+    for layout in paths.LAYOUTS:
+        ldir = paths.layout_dir(models_dir, config.model.name, layout)
+        scan = structure.scan_layout_dir(ldir)
+        versions |= set(scan.versions)
+        strays += [f"{layout}/{e}" for e in scan.other + scan.temporary]
+    if not versions:
+        where = paths.version_dir(models_dir, config.model.name, "<layout>", 0).parent
+        extra = f"; found only {', '.join(strays)}, which {'is' if len(strays) == 1 else 'are'} not a version" \
+            if strays else ""
+        raise UserError(f"no exported version of {config.model.name} in {where}{extra}: run `make export` first")
+    return sorted(versions)
+
+
+def validate_all(config: Config, models_dir: Path | None = None, reports_dir: Path | None = None, *,
+                 echo: Callable[[Check], None] | None = None, write: bool = True) -> list[Report]:
+    """Validate every exported version of model.name under models_dir; one report per version."""
+    models_dir = Path(models_dir) if models_dir else paths.REPO_ROOT / paths.MODELS_DIR
+    reports = []
+    for version in discover_versions(config, models_dir):
+        reports.append(validate(config, version, models_dir, reports_dir=reports_dir, echo=echo, write=write))
+    return reports
