@@ -5,67 +5,45 @@
 from __future__ import annotations
 
 import difflib
-import shutil
 
-import pytest
 import yaml
 
 from tests.k8s.helpers import REPO
-from tools import config as config_mod
 from tools import paths
-
-GOLDEN = REPO / paths.GOLDEN_DIR
-TARGETS = list(config_mod.load_config(REPO / paths.MODEL_YAML).targets)
+from tools.check import golden
 
 
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-# Scripts and TF Serving configs inside ConfigMaps stay readable as YAML block scalars.
-_Dumper.add_representer(str, lambda dumper, value: dumper.represent_scalar(
-    "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None))
-
-
-def golden_files(objects: list[dict], overlay: str) -> dict[str, str]:
-    header = (f"# One object of `kustomize build {paths.OVERLAYS_DIR}/{overlay}`. Do not edit: "
-              "`pytest tests/k8s/test_golden.py --update-golden` rewrites it.\n")
-    files: dict[str, str] = {}
-    for obj in objects:
-        name = f"{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
-        assert name not in files, f"two objects would share {name}"
-        files[name] = header + yaml.dump(obj, Dumper=_Dumper, sort_keys=False, width=120, allow_unicode=True)
-    return files
-
-
-@pytest.mark.parametrize("overlay", TARGETS)
-def test_built_overlay_matches_its_golden_files(built, overlay, request):
-    expected = golden_files(built[overlay], overlay)
-    folder = GOLDEN / overlay
+def test_built_overlays_match_their_golden_files(request):
     if request.config.getoption("--update-golden"):
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        for name, text in expected.items():
-            (folder / name).write_text(text)
-        for stale in GOLDEN.iterdir():
-            if stale.is_dir() and stale.name not in TARGETS:
-                shutil.rmtree(stale)
-        return
-    actual = {p.name: p.read_text() for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
-    problems = [f"missing golden file {paths.GOLDEN_DIR}/{overlay}/{n}" for n in sorted(set(expected) - set(actual))]
-    problems += [f"stale golden file {paths.GOLDEN_DIR}/{overlay}/{n}" for n in sorted(set(actual) - set(expected))]
-    for name in sorted(set(expected) & set(actual)):
-        if expected[name] != actual[name]:
-            diff = difflib.unified_diff(actual[name].splitlines(), expected[name].splitlines(),
-                                        f"golden/{overlay}/{name}", "built", lineterm="", n=2)
-            problems.append("\n".join(list(diff)[:40]))
-    assert not problems, ("the built overlay differs from its golden files; if the change is intended, run "
+        golden.write(REPO)
+    problems = []
+    want = golden.expected(REPO)
+    for rel, state in golden.differences(REPO):
+        if state != "changed":
+            problems.append(f"{state} golden file {rel}")
+            continue
+        diff = difflib.unified_diff((REPO / rel).read_text().splitlines(), want[rel].splitlines(), rel, "built",
+                                    lineterm="", n=2)
+        problems.append("\n".join(list(diff)[:40]))
+    assert not problems, ("the built overlays differ from their golden files; if the change is intended, run "
                           "`pytest tests/k8s/test_golden.py --update-golden` and commit the result:\n"
                           + "\n".join(problems))
 
 
-def test_golden_files_parse_back_to_the_built_objects(built):
-    for overlay in TARGETS:
-        for name, text in golden_files(built[overlay], overlay).items():
-            obj = yaml.safe_load(text)
-            assert obj in built[overlay], name
+def test_one_golden_file_per_built_object_that_parses_back_to_it(built):
+    for overlay, objects in built.items():
+        files = golden.dump(objects, overlay)
+        assert len(files) == len(objects)
+        for name, text in files.items():
+            assert yaml.safe_load(text) in objects, name
+
+
+def test_write_replaces_the_golden_folder_and_reports_what_changed(repo_copy):
+    golden_dir = repo_copy / paths.GOLDEN_DIR
+    (golden_dir / "cpu").mkdir(parents=True)
+    (golden_dir / "cpu" / "stale.yaml").write_text("kind: Gone\n")
+    changed = golden.write(repo_copy)
+    assert f"{paths.GOLDEN_DIR}/cpu/stale.yaml" in changed
+    assert not (golden_dir / "cpu" / "stale.yaml").exists()
+    assert (golden_dir / "gpu" / "deployment-tf-serving.yaml").is_file()
+    assert golden.differences(repo_copy) == [] and golden.write(repo_copy) == []

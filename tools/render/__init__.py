@@ -245,7 +245,7 @@ def drift(repo_root: Path | str = paths.REPO_ROOT, config_path: Path | str | Non
     return [rel for rel, _ in drift_details(repo_root, config_path)]
 
 
-def _swap_in(repo_root: Path, root_rel: str, files: dict[str, str]) -> None:
+def replace_folder(repo_root: Path, root_rel: str, files: dict[str, str]) -> None:
     """Replace the folder root_rel by exactly `files`, built beside it first and renamed into place."""
     root = repo_root / root_rel
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -294,7 +294,7 @@ def render(repo_root: Path | str = paths.REPO_ROOT, config_path: Path | str | No
     for root in owned:
         mine = {rel: text for rel, text in rendered.items() if rel.startswith(root + "/")}
         if mine or (repo_root / root).exists():
-            _swap_in(repo_root, root, mine)
+            replace_folder(repo_root, root, mine)
     for rel, text in rendered.items():
         if not any(rel.startswith(root + "/") for root in owned) and rel in changed:
             _write_file(repo_root / rel, text)
