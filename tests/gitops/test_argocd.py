@@ -38,7 +38,8 @@ def one(objects, kind):
 
 def test_committed_objects_are_what_render_makes(config):
     rendered = {rel: text for rel, text in render_files(config, REPO).items() if rel.startswith(paths.ARGOCD_DIR)}
-    on_disk = {p.relative_to(REPO).as_posix(): p.read_text() for p in (REPO / paths.ARGOCD_DIR).rglob("*") if p.is_file()}
+    on_disk = {p.relative_to(REPO).as_posix(): p.read_text()
+               for p in (REPO / paths.ARGOCD_DIR).rglob("*") if p.is_file()}
     assert rendered == on_disk
 
 
@@ -210,7 +211,8 @@ def test_smoke_test_job_in_each_overlay(built, config, target):
     pod = spec["template"]["spec"]
     [container] = pod["containers"]
     # restricted Pod Security Standard
-    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert set(container["resources"]["limits"]) >= {"cpu", "memory"}

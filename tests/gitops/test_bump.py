@@ -77,8 +77,9 @@ class Clone:
 
     def bump(self, *args: str, gh: bool = True, gh_exit: int = 0) -> subprocess.CompletedProcess:
         path = os.environ["PATH"]
+        without_gh = ":".join(p for p in path.split(":") if shutil.which("gh", path=p) is None)
         env = {**os.environ, **GIT_ENV, "GH_STUB_LOG": str(self.gh_log), "GH_STUB_EXIT": str(gh_exit),
-               "PATH": f"{self.bin}:{path}" if gh else ":".join(p for p in path.split(":") if shutil.which("gh", path=p) is None)}
+               "PATH": f"{self.bin}:{path}" if gh else without_gh}
         return subprocess.run([sys.executable, "-m", "tools", "bump", *args], cwd=self.root, env=env,
                               capture_output=True, text=True, timeout=300)
 
@@ -138,7 +139,8 @@ def test_bump_branch_commit_push_and_pull_request(clone):
     assert [line.split("#")[0].strip() for line in removed] == ["version: 1", "digests: {}"]
     assert added[0].startswith("  version: 2                    # the version every cluster serves")
     assert added[1].startswith("  digests:                      # sha256 of each layout's SHA256SUMS")
-    assert added[2:] == [f"    channels_last: {found['channels_last']}", f"    channels_first: {found['channels_first']}"]
+    assert added[2:] == [f"    channels_last: {found['channels_last']}",
+                         f"    channels_first: {found['channels_first']}"]
 
     # The pull request: base main, head the branch, the validation report and the per-overlay summary in the body.
     [call] = clone.gh_calls()
@@ -200,8 +202,8 @@ def test_refuses_dirty_worktree(clone):
 @pytest.mark.parametrize("version", ["1", "0"])
 def test_refuses_a_version_not_greater(clone, version):
     before = clone.state()
-    assert_refused(clone, clone.bump(version), f"model.version is already 1: the new version must be greater (got {version})",
-                   before)
+    assert_refused(clone, clone.bump(version),
+                   f"model.version is already 1: the new version must be greater (got {version})", before)
 
 
 def test_refuses_a_missing_export(clone):
@@ -289,6 +291,6 @@ def test_failing_check_is_undone(clone):
     git(clone.root, "commit", "-q", "-m", "a policy")
     before = clone.state()
     result = clone.bump("2")
-    assert_undone(clone, result, "failed while `python -m tools check` on the bumped tree: check failed: ✗ policy no-v2",
-                  before)
+    assert_undone(clone, result,
+                  "failed while `python -m tools check` on the bumped tree: check failed: ✗ policy no-v2", before)
     assert clone.gh_calls() == [] and git(clone.remote, "for-each-ref", "--format=%(refname)") == "refs/heads/main"

@@ -118,7 +118,8 @@ def test_rows_from_recorded_responses(config, log):
     assert mid.deployment_version == "2" and mid.notes == []
 
     failed = rows["resnet-eks-cpu-us"]
-    assert (failed.sync, failed.health, failed.last_sync, failed.rollout) == ("OutOfSync@8f2c41d", "Degraded", "Failed", "?")
+    assert (failed.sync, failed.health, failed.last_sync, failed.rollout) == \
+        ("OutOfSync@8f2c41d", "Degraded", "Failed", "?")
     assert failed.notes[0].startswith("last sync failed: one or more synchronization tasks completed unsuccessfully")
     assert failed.notes[1].startswith("SyncError: Failed sync attempt")
     assert failed.notes[2] == "cannot read Deployment tf-serving/tf-serving: HTTP 404 Not Found"
@@ -135,7 +136,8 @@ def test_table_is_readable_and_flags_what_is_not_converged(config, log):
     custom = k8s.CustomObjectsApi(api_client(ARGOCD, log))
     text = status.render_table(config, status.collect(config, custom, clients_for(log)))
     lines = text.splitlines()
-    assert lines[0] == "model.yaml pins resnet v2 (channels_last sha256:21513756bed9…, channels_first sha256:455593a7e89a…)"
+    assert lines[0] == ("model.yaml pins resnet v2 "
+                        "(channels_last sha256:21513756bed9…, channels_first sha256:455593a7e89a…)")
     header = lines[2]
     assert header.split() == ["APPLICATION", "CLUSTER", "TARGET", "SYNC", "HEALTH", "LAST", "SYNC", "ROLLOUT",
                               "SERVING", "(ready", "pods)"]
@@ -193,7 +195,8 @@ def test_cli_maps_destinations_to_kubeconfig_contexts(tmp_path, config, log, mon
 
     monkeypatch.setattr("kubernetes.config.new_client_from_config", new_client_from_config)
     model_yaml = tmp_path / "model.yaml"
-    model_yaml.write_text(set_version((REPO / paths.MODEL_YAML).read_text(), 2, {"channels_last": A2, "channels_first": B2}))
+    pinned = {"channels_last": A2, "channels_first": B2}
+    model_yaml.write_text(set_version((REPO / paths.MODEL_YAML).read_text(), 2, pinned))
     # The on-prem cluster is reachable through the gpu context only by an explicit mapping (a test of --cluster).
     assert cli.main(["--kubeconfig", str(kubeconfig), "--config", str(model_yaml),
                      "--cluster", "https://10.20.0.5:6443=eks-us"]) == 0

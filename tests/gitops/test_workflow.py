@@ -12,7 +12,8 @@ from ruamel.yaml import YAML
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.y*ml"))
-PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<action>[\w.-]+/[\w./-]+)@(?P<ref>\S+)\s*#\s*(?P<version>v\d+(\.\d+){0,2})\s*$")
+PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<action>[\w.-]+/[\w./-]+)@(?P<ref>\S+)"
+                    r"\s*#\s*(?P<version>v\d+(\.\d+){0,2})\s*$")
 
 
 def load(path: Path) -> dict:
@@ -84,7 +85,8 @@ def test_model_change_detection(tmp_path, change, expected):
     git(root, "add", "-A", ".", ":!.venv")
     git(root, "commit", "-q", "-m", "pull request")
     output = tmp_path / "github_output"
-    result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=root, capture_output=True, text=True,
-                            env={**os.environ, "GITHUB_OUTPUT": str(output)})
+    # As GitHub runs a `run:` step: bash --noprofile --norc -eo pipefail.
+    result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=root,
+                            capture_output=True, text=True, env={**os.environ, "GITHUB_OUTPUT": str(output)})
     assert result.returncode == 0, result.stderr
     assert output.read_text() == f"changed={expected}\n"

@@ -128,7 +128,8 @@ def applicationset_problems(appset: dict, config: Config, project: str) -> list[
                         f"({', '.join(config.targets)}), got {targets}")
         return problems
     if path != f"{paths.OVERLAYS_DIR}/{{{{ .values.target }}}}":
-        problems.append(f"{label}: template source.path must be {paths.OVERLAYS_DIR}/{{{{ .values.target }}}}, got {path!r}")
+        problems.append(f"{label}: template source.path must be {paths.OVERLAYS_DIR}/{{{{ .values.target }}}}, "
+                        f"got {path!r}")
     key, value = config.deploy.gpu_cluster_label
     gpu = [t.name for t in config.targets.values() if t.is_gpu]
     cpu = [t.name for t in config.targets.values() if not t.is_gpu]
@@ -147,10 +148,12 @@ def appproject_problems(project: dict, config: Config, overlay_kinds: dict[str, 
     spec = project["spec"]
     problems = []
     if spec.get("sourceRepos") != [config.deploy.repo_url]:
-        problems.append(f"{label}: spec.sourceRepos must be exactly [{config.deploy.repo_url}], got {spec.get('sourceRepos')}")
+        problems.append(f"{label}: spec.sourceRepos must be exactly [{config.deploy.repo_url}], "
+                        f"got {spec.get('sourceRepos')}")
     namespaces = {d.get("namespace") for d in spec.get("destinations") or []}
     if namespaces != {config.deploy.namespace}:
-        problems.append(f"{label}: spec.destinations must allow only namespace {config.deploy.namespace}, got {sorted(namespaces)}")
+        problems.append(f"{label}: spec.destinations must allow only namespace {config.deploy.namespace}, "
+                        f"got {sorted(namespaces)}")
     cluster_allowed = {(e["group"], e["kind"]) for e in spec.get("clusterResourceWhitelist") or []}
     namespaced_allowed = {(e["group"], e["kind"]) for e in spec.get("namespaceResourceWhitelist") or []}
     cluster_needed = overlay_kinds.get("__cluster__", set())

@@ -175,8 +175,8 @@ def _commit_message(p: Plan) -> str:
 def _pr_body(p: Plan, published: bool) -> str:
     name, config = p.config.model.name, p.config
     store = config.store.upload_uri
-    rows = "\n".join(f"| {layout} | `{digest}` | `{paths.store_version_uri(config.store.uri, name, layout, p.version)}` |"
-                     for layout, digest in p.digests.items())
+    rows = "\n".join(f"| {layout} | `{digest}` | `{paths.store_version_uri(config.store.uri, name, layout, p.version)}`"
+                     " |" for layout, digest in p.digests.items())
     out = [
         f"Moves every cluster from **{name} v{config.model.version}** to **v{p.version}**. After the merge, Argo CD "
         "syncs each cluster's overlay; each pod's init step fetches the version and verifies the digest below; "
@@ -196,7 +196,8 @@ def _pr_body(p: Plan, published: bool) -> str:
         out += lines or ["- nothing"]
     out += ["", p.report_md.strip(), "",
             "---", "Rollback: revert this pull request (GitHub's Revert button, or `git revert -m 1` of its merge "
-            "commit, in a pull request of its own); Argo CD then syncs the previous version back. Opened by `make bump`."]
+            "commit, in a pull request of its own); Argo CD then syncs the previous version back. "
+            "Opened by `make bump`."]
     return "\n".join(out) + "\n"
 
 

@@ -91,7 +91,8 @@ def application_row(app: dict) -> Row:
     row = Row(
         application=meta["name"],
         cluster=destination.get("name") or destination.get("server") or "?",
-        target=(meta.get("labels") or {}).get(TARGET_LABEL) or (spec.get("source") or {}).get("path", "?").rsplit("/", 1)[-1],
+        target=(meta.get("labels") or {}).get(TARGET_LABEL)
+        or (spec.get("source") or {}).get("path", "?").rsplit("/", 1)[-1],
         sync=f"{sync.get('status', 'Unknown')}{'@' + revision if revision else ''}",
         health=(status.get("health") or {}).get("status", "Unknown"),
         last_sync=phase,
