@@ -25,7 +25,7 @@ import difflib
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -60,7 +60,6 @@ class Plan:
     title: str = ""
     body: str = ""
     commit_message: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 def branch_name(config: Config, version: int) -> str:
