@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from tools import paths, publish, render
+from tools.check import golden
 from tools.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 COPIED = ["model.yaml", "Makefile", "requirements.in", "requirements.txt", "requirements-nodeps.txt", ".gitignore",
-          "tools", "k8s"]
+          "tools", "k8s", paths.GOLDEN_DIR]
 GIT_ENV = {"GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.com", "GIT_COMMITTER_NAME": "Dev",
            "GIT_COMMITTER_EMAIL": "dev@example.com", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
 
@@ -41,26 +42,35 @@ def git(cwd: Path, *args: str) -> str:
                           env={**os.environ, **GIT_ENV}).stdout.strip()
 
 
+def make_template(root: Path, store: Path) -> None:
+    """The user's repository: this one's files, a pvc:// store published through file://<store>, committed."""
+    root.mkdir(parents=True)
+    for name in COPIED:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(src, root / name)
+    text = (root / paths.MODEL_YAML).read_text()
+    text = text.replace("uri: gs://your-team-models/tf-serving", "uri: pvc://models/resnet", 1)
+    text = text.replace("publish_uri: null", f"publish_uri: file://{store}", 1)
+    (root / paths.MODEL_YAML).write_text(text)
+    render.render(root)
+    golden.write(root)  # the golden files of the overlays as this store renders them
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "initial")
+
+
 class Clone:
-    def __init__(self, tmp: Path, fakes):
+    """A copy of the template repository with its own bare remote and `gh` stub; the store is shared, emptied."""
+
+    def __init__(self, template: Path, store: Path, tmp: Path, fakes):
         self.fakes = fakes
         self.tmp, self.root, self.remote = tmp, tmp / "repo", tmp / "remote.git"
-        self.store, self.bin, self.gh_log = tmp / "store", tmp / "bin", tmp / "gh.log"
-        self.root.mkdir()
-        for name in COPIED:
-            src = REPO / name
-            if src.is_dir():
-                shutil.copytree(src, self.root / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-            else:
-                shutil.copy2(src, self.root / name)
-        text = (self.root / paths.MODEL_YAML).read_text()
-        text = text.replace("uri: gs://your-team-models/tf-serving", "uri: pvc://models/resnet", 1)
-        text = text.replace("publish_uri: null", f"publish_uri: file://{self.store}", 1)
-        (self.root / paths.MODEL_YAML).write_text(text)
-        render.render(self.root)
-        git(self.root, "init", "-q", "-b", "main")
-        git(self.root, "add", "-A")
-        git(self.root, "commit", "-q", "-m", "initial")
+        self.store, self.bin, self.gh_log = store, tmp / "bin", tmp / "gh.log"
+        shutil.rmtree(store, ignore_errors=True)
+        shutil.copytree(template, self.root, symlinks=True)
         git(tmp, "init", "-q", "--bare", str(self.remote))
         git(self.root, "remote", "add", "origin", str(self.remote))
         git(self.root, "push", "-q", "-u", "origin", "main")
@@ -97,9 +107,17 @@ class Clone:
         return [json.loads(line) for line in self.gh_log.read_text().splitlines()]
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """Built once: rendering and the golden files take a few kustomize builds."""
+    base = tmp_path_factory.mktemp("bump-template")
+    make_template(base / "repo", base / "store")
+    return base / "repo", base / "store"
+
+
 @pytest.fixture
-def clone(tmp_path, fakes):
-    return Clone(tmp_path, fakes)
+def clone(template, tmp_path, fakes):
+    return Clone(*template, tmp_path, fakes)
 
 
 def error_line(result: subprocess.CompletedProcess) -> str:
@@ -128,9 +146,13 @@ def test_bump_branch_commit_push_and_pull_request(clone):
     assert message.startswith("model: bump resnet to v2\n")
     assert f"model.digests.channels_first: {found['channels_first']}" in message
     changed = set(git(clone.root, "diff", "--name-only", f"{branch}~1", branch).splitlines())
-    assert changed == {"model.yaml", "k8s/overlays/cpu/kustomization.yaml", "k8s/overlays/cpu/model_version_patch.yaml",
-                       "k8s/overlays/cpu/models.config", "k8s/overlays/gpu/kustomization.yaml",
-                       "k8s/overlays/gpu/model_version_patch.yaml", "k8s/overlays/gpu/models.config"}
+    assert {rel for rel in changed if not rel.startswith(paths.GOLDEN_DIR)} == {
+        "model.yaml", "k8s/overlays/cpu/kustomization.yaml", "k8s/overlays/cpu/model_version_patch.yaml",
+        "k8s/overlays/cpu/models.config", "k8s/overlays/gpu/kustomization.yaml",
+        "k8s/overlays/gpu/model_version_patch.yaml", "k8s/overlays/gpu/models.config"}
+    # The golden files of both overlays follow (the Deployment pins v2; the ConfigMaps got new hash suffixes).
+    assert f"{paths.GOLDEN_DIR}/cpu/deployment-tf-serving.yaml" in changed
+    assert f"{paths.GOLDEN_DIR}/gpu/deployment-tf-serving.yaml" in changed
 
     # model.yaml: version and digests set, every comment and every other line kept.
     old, new = before["model.yaml"].splitlines(), git(clone.root, "show", f"{branch}:model.yaml").splitlines()
@@ -158,6 +180,7 @@ def test_bump_branch_commit_push_and_pull_request(clone):
     git(clone.root, "switch", "-q", branch)
     check = subprocess.run([sys.executable, "-m", "tools", "check"], cwd=clone.root, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+    assert golden.differences(clone.root) == []  # what tests/k8s/test_golden.py compares
     assert load_config(clone.root / paths.MODEL_YAML).model.digests == found
 
 

@@ -10,7 +10,8 @@ N passed for exactly those exports; N is published to the model store with the s
 model/<name>-v<N> does not exist yet.
 
 Then: model.yaml gets model.version = N and model.digests (a round-trip edit that keeps every comment), the
-overlays are re-rendered, `python -m tools check` runs (what CI runs), and the change is committed on
+overlays are re-rendered (and their golden files in tests/k8s/golden rewritten, which `make test` compares),
+`python -m tools check` runs (what CI runs), and the change is committed on
 model/<name>-v<N>, pushed with -u, and proposed with `gh pr create` (body: the validation report and what
 changes in each overlay's built manifests). Without `gh` on PATH it prints how to open the pull request.
 Afterwards you are back on the branch you started from.
@@ -35,6 +36,7 @@ from tools import digests as digest_files
 from tools import kustomize, paths, proc, publish, render
 from tools.bump import manifest_diff
 from tools.bump.model_yaml import set_version
+from tools.check import golden
 from tools.config import Config, load_config, parse_config
 from tools.errors import UserError
 
@@ -56,6 +58,7 @@ class Plan:
     model_yaml_new: str
     rendered: dict[str, str]  # relpath -> new content, changed files only
     summaries: dict[str, list[str]]  # overlay -> markdown lines
+    golden: dict[str, str]  # golden files of the built overlays (tests/k8s/golden) -> "changed" | "added" | "removed"
     report_md: str
     title: str = ""
     body: str = ""
@@ -106,8 +109,10 @@ def _build_overlays(root: Path, config: Config) -> dict[str, list[dict]]:
     return {t: kustomize.build(root / paths.OVERLAYS_DIR / t) for t in config.targets}
 
 
-def _summaries(repo_root: Path, config: Config, new_config: Config, rendered: dict[str, str]) -> dict[str, list[str]]:
-    """Per overlay, what changes in its built manifests: built before, and after in a scratch copy of k8s/."""
+def _manifest_changes(repo_root: Path, config: Config, new_config: Config,
+                      rendered: dict[str, str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Per overlay, what changes in its built manifests (built before, and after in a scratch copy of k8s/);
+    and how the golden files of the built overlays change, where the repository keeps them."""
     before = _build_overlays(repo_root, config)
     with tempfile.TemporaryDirectory(prefix="bump-") as scratch:
         scratch_root = Path(scratch)
@@ -117,7 +122,16 @@ def _summaries(repo_root: Path, config: Config, new_config: Config, rendered: di
                 (scratch_root / rel).parent.mkdir(parents=True, exist_ok=True)
                 (scratch_root / rel).write_text(text)
         after = _build_overlays(scratch_root, new_config)
-    return {t: manifest_diff.summarize(before[t], after[t]) for t in new_config.targets}
+    summaries = {t: manifest_diff.summarize(before[t], after[t]) for t in new_config.targets}
+    golden_changes: dict[str, str] = {}
+    if (repo_root / paths.GOLDEN_DIR).is_dir():
+        want = {f"{paths.GOLDEN_DIR}/{t}/{name}": text
+                for t in new_config.targets for name, text in golden.dump(after[t], t).items()}
+        have = {p.relative_to(repo_root).as_posix(): p.read_text()
+                for p in (repo_root / paths.GOLDEN_DIR).rglob("*.yaml")}
+        golden_changes = {rel: "added" if rel not in have else "removed" if rel not in want else "changed"
+                          for rel in sorted(set(want) | set(have)) if want.get(rel) != have.get(rel)}
+    return summaries, golden_changes
 
 
 def plan(repo_root: Path | str = paths.REPO_ROOT, version: int = 0, *, publish_check: bool = True,
@@ -148,9 +162,9 @@ def plan(repo_root: Path | str = paths.REPO_ROOT, version: int = 0, *, publish_c
     new_config = parse_config(YAML(typ="safe", pure=True).load(new_text), file=paths.MODEL_YAML, base=repo_root)
     rendered_all = render.render_files(new_config, repo_root)
     rendered = {rel: text for rel, text in rendered_all.items() if _read(repo_root / rel) != text}
+    summaries, golden_changes = _manifest_changes(repo_root, config, new_config, rendered)
     p = Plan(repo_root, config, version, base, git(repo_root, "rev-parse", "HEAD").stdout.strip(), branch, digests,
-             old_text, new_text, rendered, _summaries(repo_root, config, new_config, rendered),
-             Path(report_md).read_text())
+             old_text, new_text, rendered, summaries, golden_changes, Path(report_md).read_text())
     p.title = f"model: {name} v{current} -> v{version}"
     p.commit_message = _commit_message(p)
     p.body = _pr_body(p, publish_check)
@@ -167,6 +181,8 @@ def _commit_message(p: Plan) -> str:
              f"Every cluster serves {name} v{p.version} once this is merged and Argo CD syncs.", ""]
     lines += [f"model.digests.{layout}: {digest}" for layout, digest in p.digests.items()]
     lines += ["", f"Re-rendered: {', '.join(sorted(p.rendered)) or 'nothing'}",
+              *([f"Golden files of the built overlays: {len(p.golden)} updated in {paths.GOLDEN_DIR}"]
+                if p.golden else []),
               f"Validation report: {paths.validation_report(paths.REPORTS_DIR, name, p.version, 'md')} (passed)"]
     return "\n".join(lines) + "\n"
 
@@ -205,6 +221,9 @@ def diff_text(p: Plan) -> str:
     chunks = [_diff(paths.MODEL_YAML, p.model_yaml_old, p.model_yaml_new)]
     for rel, text in sorted(p.rendered.items()):
         chunks.append(_diff(rel, _read(p.repo_root / rel) or "", text))
+    if p.golden:
+        chunks.append(f"golden files ({paths.GOLDEN_DIR}), rewritten from the new builds:\n")
+        chunks += [f"  {change:8} {rel}\n" for rel, change in p.golden.items()]
     return "".join(chunks)
 
 
@@ -272,9 +291,14 @@ def _apply(p: Plan, remote: str, out: Callable[[str], None]) -> None:
         step = "writing model.yaml and re-rendering"
         undo.written.append(paths.MODEL_YAML)
         _write_atomic(root / paths.MODEL_YAML, p.model_yaml_new)
-        undo.written += list(p.rendered)
+        undo.written += list(p.rendered) + list(p.golden)
         changed = render.render(root)
         undo.written += changed
+        if (root / paths.GOLDEN_DIR).is_dir():
+            # Golden files of the built overlays change with every version; `make test` compares them.
+            golden_changed = golden.write(root)
+            undo.written += golden_changed
+            changed += golden_changed
 
         step = "`python -m tools check` on the bumped tree"
         try:
