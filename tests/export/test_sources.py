@@ -19,9 +19,6 @@ def settings(**source):
 
 
 @pytest.mark.slow
-# Keras 3 warns about containers of the functional graph that hold no weights; the fingerprint check proves
-# every weight arrived.
-@pytest.mark.filterwarnings("ignore:Skipping nested container")
 def test_seeded_weights_are_deterministic_and_a_weights_file_reproduces_them(tmp_path):
     a = load_source(settings(seed=5))
     b = load_source(settings(seed=5))
