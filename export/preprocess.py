@@ -120,7 +120,10 @@ def decode(data: tf.Tensor, size: tuple[int, int], max_pixels: int, fast_downsca
 
 def resize(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     """uint8 or float [h, w, 3] -> float32 [size[0], size[1], 3] in the 0..255 range, antialiased."""
-    out = tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear", antialias=True)
+    # uint8 goes into the resize kernel as it is: the kernel converts each pixel as it reads it, with the same
+    # result to the bit, while a cast first would write a float32 copy of the whole decoded image (144 MB for
+    # 12 MP; `make bench`: full-size decode of 4000x3000 JPEGs 131 -> 85 ms and 672 -> 169 MB for 4 images).
+    out = tf.cast(tf.image.resize(image, size, method="bilinear", antialias=True), tf.float32)
     return tf.clip_by_value(out, 0.0, 255.0)
 
 
