@@ -9,21 +9,14 @@ Writes <output-dir>/<name>/channels_last/<version>/ (served on CPU) and .../chan
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from tools import paths
+from tools.cliargs import positive_int
 from tools.config import ARCHITECTURES, PREPROCESSING_MODES, load_config
-from tools.errors import run_cli
+from tools.errors import UserError, run_cli
 
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,9 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         from export.api import export_model, with_overrides  # TensorFlow loads only after arguments parse
 
-        config = load_config(args.config)
         if args.model_file and (args.architecture or args.weights):
-            raise_conflict()
+            raise UserError("--model-file replaces the architecture: do not combine it with --architecture or --weights")
+        config = load_config(args.config)
+        source = config.model.source
+        # A source given on the command line replaces the one in model.yaml entirely.
+        if args.model_file:
+            source = replace(source, model_file=args.model_file.resolve(), weights=None)
+        elif args.architecture or args.weights:
+            source = replace(source, model_file=None)
+        config = replace(config, model=replace(config.model, source=source))
         config = with_overrides(
             config,
             name=args.name,
@@ -66,16 +66,11 @@ def main(argv: list[str] | None = None) -> int:
             top_k=args.top_k,
             max_image_pixels=args.max_image_pixels,
             jpeg_fast_downscale=False if args.no_jpeg_fast_downscale else None,
-            source_model_file=args.model_file.resolve() if args.model_file else None,
             source_architecture=args.architecture,
             source_weights=args.weights.resolve() if args.weights else None,
             source_seed=args.seed,
             source_classes=args.classes,
         )
-        if args.model_file and config.model.source.weights is not None:
-            config = with_overrides(config)  # keep the type; weights are meaningless for a model file
-            from dataclasses import replace
-            config = replace(config, model=replace(config.model, source=replace(config.model.source, weights=None)))
         layouts = tuple(dict.fromkeys(args.layout)) if args.layout else paths.LAYOUTS
         result = export_model(config, version=args.version, output_dir=args.output_dir, layouts=layouts,
                               verbose=not args.quiet)
@@ -84,8 +79,3 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return run_cli(body)
-
-
-def raise_conflict():
-    from tools.errors import UserError
-    raise UserError("--model-file replaces the architecture: do not combine it with --architecture or --weights")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tools import paths
 from tools.config import load_config
+from tools.cliargs import positive_int
 from tools.errors import run_cli
 
 
@@ -19,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Never overwrites a published version; re-publishing identical content does nothing; an interrupted "
         "upload is resumed by running the command again.",
     )
-    p.add_argument("--version", type=int, default=None, help="model version to publish (default: model.version)")
+    p.add_argument("--version", type=positive_int, default=None, help="model version to publish (default: model.version)")
     p.add_argument("--config", type=Path, default=None, help="model.yaml to read (default: the repository's)")
     p.add_argument("--models-dir", type=Path, default=None, help=f"exports to read (default: {paths.MODELS_DIR})")
     p.add_argument("--reports-dir", type=Path, default=None, help=f"validation reports (default: {paths.REPORTS_DIR})")

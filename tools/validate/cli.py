@@ -14,17 +14,9 @@ import sys
 from pathlib import Path
 
 from tools import paths
+from tools.cliargs import positive_int
 from tools.errors import UserError, run_cli
 
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:
