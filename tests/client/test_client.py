@@ -167,7 +167,8 @@ def test_tls_unknown_ca_is_refused(tls_serving_double, tiny_export, capsys, prot
     code, _, err = run(capsys, args)
     assert code == 2
     line = error_line(err)
-    assert f"TLS connection to 127.0.0.1:{tls_serving_double.grpc_port if protocol == 'grpc' else tls_serving_double.rest_port} failed" in line
+    port = tls_serving_double.grpc_port if protocol == "grpc" else tls_serving_double.rest_port
+    assert f"TLS connection to 127.0.0.1:{port} failed" in line
     assert "--ca-cert" in line
 
 
@@ -188,8 +189,10 @@ def test_plain_client_against_tls_server(tls_serving_double, tiny_export, capsys
 
 
 @pytest.mark.parametrize("url, grpc, expected", [
-    ("http://serving.example.com:8501", False, {"host": "serving.example.com", "port": 8501, "tls": False, "base_path": ""}),
-    ("https://serving.example.com/tf/", False, {"host": "serving.example.com", "port": None, "tls": True, "base_path": "/tf"}),
+    ("http://serving.example.com:8501", False,
+     {"host": "serving.example.com", "port": 8501, "tls": False, "base_path": ""}),
+    ("https://serving.example.com/tf/", False,
+     {"host": "serving.example.com", "port": None, "tls": True, "base_path": "/tf"}),
     ("localhost:8500", True, {"host": "localhost", "port": 8500, "tls": False, "base_path": ""}),
     ("grpcs://10.0.0.1:443", True, {"host": "10.0.0.1", "port": 443, "tls": True, "base_path": ""}),
 ])

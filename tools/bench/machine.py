@@ -75,8 +75,8 @@ def peak_gflops(machine: dict) -> tuple[float | None, str]:
     if not machine.get("ghz"):
         return None, "clock speed unknown"
     peak = machine["cores"] * machine["ghz"] * per_cycle
-    return peak, (f"{machine['cores']} cores x {machine['ghz']:g} GHz ({machine['ghz_source']}) x {per_cycle} FLOP/cycle "
-                  f"({why}); AMX tiles, if any, are not counted: TensorFlow's FP32 graph does not use them")
+    return peak, (f"{machine['cores']} cores x {machine['ghz']:g} GHz ({machine['ghz_source']}) x {per_cycle} "
+                  f"FLOP/cycle ({why}); AMX tiles, if any, are not counted: TensorFlow's FP32 graph does not use them")
 
 
 def model_gflop_per_image(source_info: dict, model, input_size: tuple[int, int]) -> tuple[float, str]:
@@ -100,7 +100,8 @@ def count_gmac(model) -> float:
             continue
         if kind in ("Conv2D", "DepthwiseConv2D", "SeparableConv2D"):
             kernel = layer.kernel.shape  # (kh, kw, cin, cout) or depthwise (kh, kw, cin, mult)
-            spatial = out_shape[1] * out_shape[2] if layer.data_format == "channels_last" else out_shape[2] * out_shape[3]
+            last = layer.data_format == "channels_last"
+            spatial = out_shape[1] * out_shape[2] if last else out_shape[2] * out_shape[3]
             if kind == "Conv2D":
                 total += spatial * kernel[0] * kernel[1] * kernel[2] * kernel[3] // max(1, getattr(layer, "groups", 1))
             else:

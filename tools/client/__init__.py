@@ -52,7 +52,8 @@ def label_images(endpoint: Endpoint, images: list[ImageInput], batch_size: int =
             except ServerError as exc:
                 # The server names the problem, not the image: say which request it was.
                 names = ", ".join(image.name for image in chunk[:3]) + (", ..." if len(chunk) > 3 else "")
-                raise ServerError(f"{exc} (request of {len(chunk)} image{'s' if len(chunk) > 1 else ''}: {names})") from None
+                plural = "s" if len(chunk) > 1 else ""
+                raise ServerError(f"{exc} (request of {len(chunk)} image{plural}: {names})") from None
             spent += time.perf_counter() - began
             results += [Labelled(image, p) for image, p in zip(chunk, predictions)]
     finally:

@@ -23,10 +23,12 @@ def add_endpoint_arguments(p: argparse.ArgumentParser) -> None:
     pick.add_argument("--version", type=int, default=None, help="a specific model version (default: the latest)")
     pick.add_argument("--label", default=None, help="a version label, e.g. stable or canary")
     what.add_argument("--signature", default=paths.SERVING_SIGNATURE,
-                      help=f"signature to call (default: {paths.SERVING_SIGNATURE}; `{paths.PREDICT_ALIAS}` also works)")
+                      help=f"signature to call (default: {paths.SERVING_SIGNATURE}; "
+                      f"`{paths.PREDICT_ALIAS}` also works)")
     tls = p.add_argument_group("TLS")
     tls.add_argument("--tls", action="store_true", help="connect with TLS (implied by https:// and grpcs:// URLs)")
-    tls.add_argument("--ca-cert", type=Path, default=None, help="PEM file of the CA that signed the server's certificate")
+    tls.add_argument("--ca-cert", type=Path, default=None,
+                     help="PEM file of the CA that signed the server's certificate")
     tls.add_argument("--insecure-skip-verify", action="store_true",
                      help="REST only: do not verify the server's certificate")
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from tools import paths
 from tools.errors import UserError
 
+
 class ServerError(UserError):
     """TF Serving answered with an error of its own (`{"error": ...}` or a gRPC status other than NOT_FOUND)."""
 
@@ -317,7 +318,8 @@ class GrpcTransport:
             request.model_spec.version_label = ep.label
         request.inputs[paths.INPUT_KEY].CopyFrom(tensor_pb2.TensorProto(
             dtype=types_pb2.DT_STRING,
-            tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(images))]),
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(
+                size=len(images))]),
             string_val=images,
         ))
         return request
@@ -364,7 +366,8 @@ def _tensor_rows(tensor) -> list[list]:
 
         from tensorflow.core.framework import types_pb2
 
-        dtype = {types_pb2.DT_INT64: np.int64, types_pb2.DT_INT32: np.int32, types_pb2.DT_FLOAT: np.float32}.get(tensor.dtype)
+        dtypes = {types_pb2.DT_INT64: np.int64, types_pb2.DT_INT32: np.int32, types_pb2.DT_FLOAT: np.float32}
+        dtype = dtypes.get(tensor.dtype)
         values = np.frombuffer(tensor.tensor_content, dtype=dtype).tolist() if dtype else []
     if len(dims) != 2:
         return [values]

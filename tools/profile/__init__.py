@@ -164,17 +164,19 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 def format_table(points: list[Point]) -> str:
-    head = f"{'batch':>5} {'threads':>7} {'requests':>8} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'images/s':>9} {'req/s':>7}"
+    head = (f"{'batch':>5} {'threads':>7} {'requests':>8} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} "
+            f"{'images/s':>9} {'req/s':>7}")
     lines = [head, "-" * len(head)]
     for p in points:
         lines.append(f"{p.batch_size:>5} {p.concurrency:>7} {p.requests:>8} {p.latency_ms_p50:>9.1f} "
-                     f"{p.latency_ms_p90:>9.1f} {p.latency_ms_p99:>9.1f} {p.images_per_s:>9.1f} {p.requests_per_s:>7.1f}")
+                     f"{p.latency_ms_p90:>9.1f} {p.latency_ms_p99:>9.1f} {p.images_per_s:>9.1f} "
+                     f"{p.requests_per_s:>7.1f}")
     return "\n".join(lines)
 
 
-def profile_to_files(endpoint, sources: list[str], *, samples: int = 8, batch_sizes: list[int], concurrencies: list[int],
-                     requests: int = 20, max_seconds: float = 10.0, warmup: int = 1, out_dir: Path | None = None,
-                     progress: bool = True) -> str:
+def profile_to_files(endpoint, sources: list[str], *, samples: int = 8, batch_sizes: list[int],
+                     concurrencies: list[int], requests: int = 20, max_seconds: float = 10.0, warmup: int = 1,
+                     out_dir: Path | None = None, progress: bool = True) -> str:
     """Run the sweep against `endpoint` and write the CSV and the plot; returns the table and where they are."""
     from datetime import datetime, timezone
 
