@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from tools import paths
+from tools.cliargs import positive_int
 from tools.errors import run_cli
 
 
@@ -20,7 +21,7 @@ def add_endpoint_arguments(p: argparse.ArgumentParser) -> None:
     what = p.add_argument_group("servable")
     what.add_argument("--model", default=None, help="model name (default: model.name in model.yaml)")
     pick = what.add_mutually_exclusive_group()
-    pick.add_argument("--version", type=int, default=None, help="a specific model version (default: the latest)")
+    pick.add_argument("--version", type=positive_int, default=None, help="a specific model version (default: the latest)")
     pick.add_argument("--label", default=None, help="a version label, e.g. stable or canary")
     what.add_argument("--signature", default=paths.SERVING_SIGNATURE,
                       help=f"signature to call (default: {paths.SERVING_SIGNATURE}; "
@@ -68,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status 0 when every image was labelled; 2 with a one-line error otherwise.",
     )
     p.add_argument("images", nargs="*", help="image files (JPEG, PNG, GIF, BMP) and directories of them")
-    p.add_argument("--samples", type=int, default=None, metavar="N", help="send N generated photo-like JPEGs")
-    p.add_argument("--batch-size", type=int, default=8, help="images per request (default: 8)")
+    p.add_argument("--samples", type=positive_int, default=None, metavar="N", help="send N generated photo-like JPEGs")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="images per request (default: 8)")
     add_endpoint_arguments(p)
     return p
 

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from tools import paths
+from tools.cliargs import positive_int
 from tools.client.cli import add_endpoint_arguments, endpoint_from_args
 from tools.errors import run_cli
 
@@ -19,11 +20,11 @@ def build_parser() -> argparse.ArgumentParser:
         "points x max-seconds. Without images it sends --samples generated photo-like JPEGs.",
     )
     p.add_argument("images", nargs="*", help="image files and directories to send (default: generated samples)")
-    p.add_argument("--samples", type=int, default=8, metavar="N",
+    p.add_argument("--samples", type=positive_int, default=8, metavar="N",
                    help="generated JPEGs to cycle through when no images are given (default: 8)")
     p.add_argument("--batch-sizes", default="1,2,4,8,16,32", help="comma-separated (default: 1,2,4,8,16,32)")
     p.add_argument("--concurrency", default="1,2,4", help="concurrent requests, comma-separated (default: 1,2,4)")
-    p.add_argument("--requests", type=int, default=20, help="timed requests per point (default: 20)")
+    p.add_argument("--requests", type=positive_int, default=20, help="timed requests per point (default: 20)")
     p.add_argument("--max-seconds", type=float, default=10.0, help="time limit per point (default: 10)")
     p.add_argument("--warmup", type=int, default=1, help="untimed requests per batch size first (default: 1)")
     p.add_argument("--out", type=Path, default=None,
