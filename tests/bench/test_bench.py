@@ -36,7 +36,7 @@ def test_quick_bench_on_the_tiny_model(tiny_export, tmp_path):
         assert all(len(v) == data["plan"]["rounds"] for v in b["seconds"].values())
         assert len(b["servable_vs_bare"]["values"]) == data["plan"]["rounds"]
     assert r["flops"]["gflop_per_image"] == pytest.approx(2 * machine.count_gmac(_tiny_model(tiny_export)))
-    assert r["large"]["decode_scale"] == "1/4"  # 640x480 against a 40x48 input: 1/8 would leave < 2x
+    assert r["large"]["decode_scale"] == "1/8"  # 640x480 against a 40x48 input: 80x60 still covers it
     assert r["large"]["top1_same"] in (True, False)
     cold = r["coldstart"]
     assert [run["warmup"] for run in cold["runs"]] == [False, True]

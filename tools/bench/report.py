@@ -79,14 +79,13 @@ def verdicts(data: dict) -> list[dict]:
 
 
 TUTORIAL_GAP = (
-    "The export's preprocessing does more per image than the tutorial's: it resizes with antialiasing "
-    "(`ScaleAndTranslate`, a triangle filter over every source pixel), where the tutorial's plain bilinear resize "
-    "reads 4 source pixels per output pixel (cheaper, and aliased: fine detail folds into false patterns once an "
-    "image is more than about twice the input size); and it reads each image header to refuse oversized or non-image "
-    "input before decoding. For inputs close to the model's size (these) the reduced-scale JPEG decode has nothing "
-    "to save, so the tutorial's graph is slightly faster here; for phone-sized photos the export is faster (next "
-    "sections). Making the antialiased resize cheaper would need a custom kernel; the antialiasing is kept "
-    "because it makes a photo and a smaller copy of it give the model nearly the same input."
+    "The export's preprocessing differs from the tutorial's in three ways: it reads each image header to refuse "
+    "oversized or non-image input before decoding; it decodes large JPEGs at a reduced DCT scale (1/2 to 1/8) that "
+    "still covers the model's input; and when an image is still more than twice the input size it resizes with "
+    "antialiasing (a triangle filter over every source pixel, about ten times the cost), where the tutorial's plain "
+    "bilinear resize reads 4 source pixels per output pixel and folds fine detail into false patterns. Within a "
+    "factor of two both use the same plain bilinear resize, so on inputs near the model's size (these) the two "
+    "graphs do nearly the same work; on phone-sized photos the export does far less (next sections)."
 )
 
 
@@ -172,8 +171,8 @@ def markdown(data: dict) -> str:
         lines += ["", "## Phone-sized photos", "", f"![large inputs]({paths.BENCH_LARGE_INPUTS_PNG})", "",
                   f"A batch of {lg['count']} photo-like {w}x{h} JPEGs "
                   f"({', '.join(f'{x:.1f}' for x in lg['jpeg_mb'])} MB). With `jpeg_fast_downscale` the export "
-                  f"decodes them at {lg['decode_scale']} scale (the largest reduction that keeps at least twice the "
-                  "model's input size), then resizes with antialiasing.", "",
+                  f"decodes them at {lg['decode_scale']} scale (the largest reduction that still covers the "
+                  "model's input size), then resizes.", "",
                   "| Decode | Decode + resize, ms per image | Whole servable, ms per image | Peak TF allocator "
                   "memory (MB) | Top-1 per image |", "|---|---|---|---|---|"]
         for key, pre, top1 in (("fast_decode", "fast_preprocess", lg["top1_fast"]),
