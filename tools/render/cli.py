@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="repository to render into (default: this checkout)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; list the files that differ from a fresh render and exit 1 if any do")
+    parser.add_argument("--no-golden", action="store_true",
+                        help=f"do not rewrite the golden files of the built overlays ({paths.GOLDEN_DIR})")
     args = parser.parse_args(argv)
 
     def body() -> int:
@@ -33,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
                 print("rendered files match model.yaml")
             return 1 if differing else 0
         changed = render(root, args.config)
+        # The golden files show a reviewer what every cluster receives; they follow the render so that a
+        # model.yaml change is one `make render` and one commit, never a red `make test` afterwards.
+        if (root / paths.GOLDEN_DIR).is_dir() and not args.no_golden:
+            from tools.check import golden
+
+            changed += golden.write(root, args.config)
         for rel in changed:
             print(f"rendered {rel}" if (root / rel).exists() else f"removed {rel}")
         if not changed:
