@@ -69,6 +69,10 @@ def base_config_data() -> dict:
 def tiny_config_data(model_file, labels_file) -> dict:
     data = base_config_data()
     data["model"]["name"] = "tiny"
+    # Version 1 with nothing pinned, as tiny_export writes it: validate compares the export of model.version
+    # with model.digests, and the repository's digests (if it pins any) are of its own model.
+    data["model"]["version"] = 1
+    data["model"]["digests"] = {}
     data["model"]["source"] = {"model_file": str(model_file)}
     data["model"]["labels"] = str(labels_file)
     data["model"]["top_k"] = 3

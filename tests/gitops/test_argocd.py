@@ -112,43 +112,48 @@ def test_the_schema_is_the_upstream_api_version_and_kinds():
     (lambda s: s["syncPolicy"]["retry"].update(limit=-1), "retry.limit must be 1..10 (bounded), got -1"),
     (lambda s: s["syncPolicy"]["retry"].pop("backoff"), "retry.backoff needs duration, maxDuration"),
     (lambda s: s["source"].update(repoURL="https://github.com/else/where.git"), "source.repoURL must be"),
-    (lambda s: s["destination"].update(namespace="default"), "destination.namespace must be"),
-    (lambda s: s.update(project="default"), "spec.project must be 'resnet'"),
+    (lambda s: s["destination"].update(namespace="elsewhere"), "destination.namespace must be"),
+    (lambda s: s.update(project="elsewhere"), "spec.project must be {project!r}"),
 ])
 def test_application_settings(objects, config, change, message):
+    project = config.model.name  # the AppProject is named after the model
     app = one(objects, "Application")
-    assert argocd.application_problems("Application/x", app["metadata"], app["spec"], config, "resnet") == []
+    assert argocd.application_problems("Application/x", app["metadata"], app["spec"], config, project) == []
     change(app["spec"])
-    assert any(message in p for p in argocd.application_problems("Application/x", app["metadata"], app["spec"],
-                                                                  config, "resnet"))
+    assert any(message.format(project=project) in p
+               for p in argocd.application_problems("Application/x", app["metadata"], app["spec"], config, project))
 
 
 def test_application_without_the_finalizer(objects, config):
     app = one(objects, "Application")
     app["metadata"]["finalizers"] = []
     assert "metadata.finalizers must include resources-finalizer" in \
-        " ".join(argocd.application_problems("A", app["metadata"], app["spec"], config, "resnet"))
+        " ".join(argocd.application_problems("A", app["metadata"], app["spec"], config, config.model.name))
 
 
+# (change of the ApplicationSet, given deploy.gpu_cluster_label's key and value; the problem it must cause, with
+# GPU_LABELS standing for the labels of a cluster that carries that label)
 @pytest.mark.parametrize("change, message", [
-    (lambda a: a["spec"]["syncPolicy"].update(applicationsSync="sync"), "applicationsSync must be one of create-only"),
-    (lambda a: a["spec"]["syncPolicy"].pop("applicationsSync"), "applicationsSync must be one of create-only"),
-    (lambda a: a["metadata"].pop("finalizers"), "keeps the Applications when the ApplicationSet is deleted"),
-    (lambda a: a["spec"].pop("goTemplateOptions"), "missingkey=error is required"),
-    (lambda a: a["spec"]["template"]["spec"]["syncPolicy"]["automated"].update(selfHeal=False),
+    (lambda a, k, v: a["spec"]["syncPolicy"].update(applicationsSync="sync"),
+     "applicationsSync must be one of create-only"),
+    (lambda a, k, v: a["spec"]["syncPolicy"].pop("applicationsSync"), "applicationsSync must be one of create-only"),
+    (lambda a, k, v: a["metadata"].pop("finalizers"), "keeps the Applications when the ApplicationSet is deleted"),
+    (lambda a, k, v: a["spec"].pop("goTemplateOptions"), "missingkey=error is required"),
+    (lambda a, k, v: a["spec"]["template"]["spec"]["syncPolicy"]["automated"].update(selfHeal=False),
      "template: syncPolicy.automated.selfHeal must be true"),
-    (lambda a: a["spec"]["generators"][1]["clusters"]["selector"].update(matchLabels={"accelerator": "amd"}),
-     "a cluster labelled {'accelerator': 'nvidia'} gets no overlay; expected gpu"),
-    (lambda a: a["spec"]["generators"][0]["clusters"].update(selector={}),
-     "a cluster labelled {'accelerator': 'nvidia'} gets cpu and gpu"),
-    (lambda a: a["spec"]["generators"].pop(), "one cluster generator per target"),
+    (lambda a, k, v: a["spec"]["generators"][1]["clusters"]["selector"].update(matchLabels={k: f"{v}-other"}),
+     "a cluster labelled GPU_LABELS gets no overlay; expected gpu"),
+    (lambda a, k, v: a["spec"]["generators"][0]["clusters"].update(selector={}),
+     "a cluster labelled GPU_LABELS gets cpu and gpu"),
+    (lambda a, k, v: a["spec"]["generators"].pop(), "one cluster generator per target"),
 ])
 def test_applicationset_settings(objects, config, change, message):
+    key, value = config.deploy.gpu_cluster_label
     appset = one(objects, "ApplicationSet")
-    assert argocd.applicationset_problems(appset, config, "resnet") == []
-    change(appset)
-    problems = argocd.applicationset_problems(appset, config, "resnet")
-    assert any(message in p for p in problems), problems
+    assert argocd.applicationset_problems(appset, config, config.model.name) == []
+    change(appset, key, value)
+    problems = argocd.applicationset_problems(appset, config, config.model.name)
+    assert any(message.replace("GPU_LABELS", str({key: value})) in p for p in problems), problems
 
 
 def test_selectors_send_every_cluster_to_one_overlay(objects, config):
@@ -168,7 +173,7 @@ def test_a_second_cpu_target_is_flagged_as_ambiguous(config):
     data["targets"]["cpu-large"] = copy.deepcopy(data["targets"]["cpu"])
     two = parse_config(data, base=REPO)
     rendered = render_files(two, REPO)[f"{paths.ARGOCD_DIR}/applicationset.yaml"]
-    problems = argocd.applicationset_problems(yaml.safe_load(rendered), two, "resnet")
+    problems = argocd.applicationset_problems(yaml.safe_load(rendered), two, two.model.name)
     assert any("a cluster labelled with no labels gets cpu and cpu-large" in p for p in problems), problems
 
 
@@ -189,8 +194,9 @@ def test_project_source_and_destination_are_narrow(objects, config, built):
     project["spec"]["destinations"].append({"server": "*", "namespace": "*"})
     project["spec"]["clusterResourceWhitelist"][0].pop("name")
     text = " ".join(argocd.appproject_problems(project, config, argocd.overlay_kinds(built)))
-    assert "sourceRepos must be exactly" in text and "destinations must allow only namespace tf-serving" in text
-    assert "limited to name tf-serving" in text
+    namespace = config.deploy.namespace
+    assert "sourceRepos must be exactly" in text and f"destinations must allow only namespace {namespace}" in text
+    assert f"limited to name {namespace}" in text
 
 
 def job_of(objs):

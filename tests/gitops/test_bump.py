@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.model_yaml import write_baseline
 from tools import paths, publish, render
 from tools.check import golden
 from tools.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
-COPIED = ["model.yaml", "Makefile", "requirements.in", "requirements.txt", "requirements-nodeps.txt", ".gitignore",
+COPIED = ["Makefile", "requirements.in", "requirements.txt", "requirements-nodeps.txt", ".gitignore",
           "tools", "k8s", paths.GOLDEN_DIR]
 GIT_ENV = {"GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.com", "GIT_COMMITTER_NAME": "Dev",
            "GIT_COMMITTER_EMAIL": "dev@example.com", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
@@ -43,7 +44,8 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def make_template(root: Path, store: Path) -> None:
-    """The user's repository: this one's files, a pvc:// store published through file://<store>, committed."""
+    """The user's repository: this one's files with the baseline model.yaml, a pvc:// store published through
+    file://<store>, committed."""
     root.mkdir(parents=True)
     for name in COPIED:
         src = REPO / name
@@ -51,10 +53,9 @@ def make_template(root: Path, store: Path) -> None:
             shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(src, root / name)
-    text = (root / paths.MODEL_YAML).read_text()
-    text = text.replace("uri: gs://your-team-models/tf-serving", "uri: pvc://models/resnet", 1)
-    text = text.replace("publish_uri: null", f"publish_uri: file://{store}", 1)
-    (root / paths.MODEL_YAML).write_text(text)
+    # The baseline (v1, nothing pinned), whatever this repository's own model.yaml pins or stores to.
+    write_baseline(root / paths.MODEL_YAML,
+                   {"store.uri": "pvc://models/resnet", "store.publish_uri": f"file://{store}"})
     render.render(root)
     golden.write(root)  # the golden files of the overlays as this store renders them
     git(root, "init", "-q", "-b", "main")

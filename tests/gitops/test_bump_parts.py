@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import difflib
-from pathlib import Path
 
-from tools import paths
-from tools.bump import manifest_diff
-from tools.bump.model_yaml import set_version
 from ruamel.yaml import YAML
 
+from tests.model_yaml import baseline_text
+from tools.bump import manifest_diff
+from tools.bump.model_yaml import set_version
 from tools.config import parse_config
 
-REPO = Path(__file__).resolve().parents[2]
 A, B, C = ("sha256:" + c * 64 for c in "abc")
 
 
@@ -21,7 +19,7 @@ def changed_lines(old: str, new: str) -> list[str]:
 
 
 def test_first_bump_keeps_every_comment_quote_and_blank_line():
-    old = (REPO / paths.MODEL_YAML).read_text()
+    old = baseline_text()  # this repository's model.yaml, unbumped
     new = set_version(old, 2, {"channels_last": A, "channels_first": B})
     assert changed_lines(old, new) == [
         "-  version: 1                    # the version every cluster serves (a positive integer)",
@@ -37,7 +35,7 @@ def test_first_bump_keeps_every_comment_quote_and_blank_line():
 
 
 def test_later_bumps_edit_in_place_and_keep_the_blank_line_last():
-    second = set_version((REPO / paths.MODEL_YAML).read_text(), 2, {"channels_last": A})
+    second = set_version(baseline_text(), 2, {"channels_last": A})
     third = set_version(second, 3, {"channels_last": C, "channels_first": B})
     assert changed_lines(second, third) == [
         "-  version: 2                    # the version every cluster serves (a positive integer)",

@@ -6,21 +6,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.model_yaml import write_baseline
 from tools import digests, paths, publish
 from tools.config import load_config
 from tools.errors import UserError
 from tools.publish import cli
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-def config_at(root: Path, uri: str, publish_uri: str | None = None):
-    text = (REPO / paths.MODEL_YAML).read_text()
-    text = text.replace("uri: gs://your-team-models/tf-serving", f"uri: {uri}", 1)
-    if publish_uri:
-        text = text.replace("publish_uri: null", f"publish_uri: {publish_uri}", 1)
-    (root / paths.MODEL_YAML).write_text(text)
-    return load_config(root / paths.MODEL_YAML)
+def config_at(root: Path, uri: str, publish_uri: str | None = None, version: int = 1):
+    """root/model.yaml, loaded: the test baseline (resnet, nothing pinned) with this store and model.version."""
+    values = {"store.uri": uri, "store.publish_uri": publish_uri, "model.version": version}
+    return load_config(write_baseline(root / paths.MODEL_YAML, values))
 
 
 @pytest.fixture
@@ -55,9 +51,7 @@ def test_publishes_both_layouts_sums_last_and_identical_is_noop(repo, store, fak
 
 
 def test_cli_uses_model_version_by_default_and_reports(repo, store, fakes, capsys):
-    config_at(repo, f"file://{store}")
-    text = (repo / paths.MODEL_YAML).read_text().replace("version: 1 ", "version: 3 ", 1)
-    (repo / paths.MODEL_YAML).write_text(text)
+    config_at(repo, f"file://{store}", version=3)
     fakes.release(repo, version=3)
     assert cli.main(["--config", str(repo / paths.MODEL_YAML)]) == 0
     assert "published sha256:" in capsys.readouterr().err

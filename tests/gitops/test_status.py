@@ -9,10 +9,9 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
-from ruamel.yaml import YAML
 
-from tools import paths, status
-from tools.bump.model_yaml import set_version
+from tests.model_yaml import baseline_data, write_baseline
+from tools import status
 from tools.config import parse_config
 from tools.errors import UserError
 from tools.status import cli
@@ -21,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "status"
 A2 = "sha256:21513756bed9b4408c5491767bd7e0a90a630c2cd4928888833c946393c00f71"
 B2 = "sha256:455593a7e89a242a5474b6e8dcb3c44deb35000a13c0426dc64a590dc39a8a90"
+PINNED_V2 = {"model.version": 2, "model.digests": {"channels_last": A2, "channels_first": B2}}
 ARGOCD, GPU, EKS = "https://argocd.example", "https://34.91.10.2", "https://4F2A9C.gr7.us-east-1.eks.amazonaws.com"
 APPS_PATH = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications"
 DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/tf-serving/deployments/tf-serving"
@@ -78,8 +78,8 @@ def api_client(host: str, log: list) -> k8s.ApiClient:
 
 @pytest.fixture
 def config():
-    text = set_version((REPO / paths.MODEL_YAML).read_text(), 2, {"channels_last": A2, "channels_first": B2})
-    return parse_config(YAML(typ="safe", pure=True).load(text), base=REPO)
+    # The recorded responses are of resnet v2 in namespaces argocd and tf-serving: the baseline's, bumped to v2.
+    return parse_config(baseline_data(PINNED_V2), base=REPO)
 
 
 @pytest.fixture
@@ -195,8 +195,7 @@ def test_cli_maps_destinations_to_kubeconfig_contexts(tmp_path, config, log, mon
 
     monkeypatch.setattr("kubernetes.config.new_client_from_config", new_client_from_config)
     model_yaml = tmp_path / "model.yaml"
-    pinned = {"channels_last": A2, "channels_first": B2}
-    model_yaml.write_text(set_version((REPO / paths.MODEL_YAML).read_text(), 2, pinned))
+    write_baseline(model_yaml, PINNED_V2)
     # The on-prem cluster is reachable through the gpu context only by an explicit mapping (a test of --cluster).
     assert cli.main(["--kubeconfig", str(kubeconfig), "--config", str(model_yaml),
                      "--cluster", "https://10.20.0.5:6443=eks-us"]) == 0

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from tests.model_yaml import baseline_text, edit
+
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.y*ml"))
 PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<action>[\w.-]+/[\w./-]+)@(?P<ref>\S+)"
@@ -62,20 +64,25 @@ def git(cwd: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, env=env)
 
 
+def edit_model_yaml(changes: dict):
+    def change(root: Path) -> None:
+        path = root / "model.yaml"
+        path.write_text(edit(path.read_text(), changes))
+    return change
+
+
 @pytest.mark.parametrize("change, expected", [
-    (lambda root: root.joinpath("model.yaml").write_text(
-        root.joinpath("model.yaml").read_text().replace("version: 1 ", "version: 2 ", 1)), "true"),
-    (lambda root: root.joinpath("model.yaml").write_text(
-        root.joinpath("model.yaml").read_text().replace("namespace: tf-serving", "namespace: serving", 1)), "false"),
+    (edit_model_yaml({"model.version": 2}), "true"),
+    (edit_model_yaml({"deploy.namespace": "serving"}), "false"),
     (lambda root: root.joinpath("export", "api.py").write_text("# changed\n"), "true"),
     (lambda root: root.joinpath("README.md").write_text("docs\n"), "false"),
-])
+], ids=["model.version", "deploy.namespace", "export/", "README.md"])
 def test_model_change_detection(tmp_path, change, expected):
     """The step's own script, run in a repository whose HEAD^1 is the base (as in a PR's merge commit)."""
     script = next(step["run"] for step in steps() if step.get("id") == "model")
     root = tmp_path / "repo"
     (root / "export").mkdir(parents=True)
-    (root / "model.yaml").write_text((REPO / "model.yaml").read_text())
+    (root / "model.yaml").write_text(baseline_text())
     (root / "export" / "api.py").write_text("# exporter\n")
     (root / ".venv").symlink_to(REPO / ".venv")
     git(root, "init", "-q", "-b", "main")

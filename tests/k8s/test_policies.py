@@ -93,8 +93,9 @@ MUTATIONS = [
      "MODEL_LAYOUT is channels_last"),
     ("images", "cpu", lambda o: init(o).update(image="rclone/rclone:latest"), "uses the latest tag"),
     ("images", "cpu", lambda o: init(o).update(image="rclone/rclone"), "is not pinned"),
-    ("images", "gpu", lambda o: serving(o).update(image="tensorflow/serving:2.19.0-gpu"),
-     "image tensorflow/serving:2.19.0-gpu, model.yaml targets.gpu.image says"),
+    # A tag no model.yaml pins (2.19.0-gpu is a real one a team may pin).
+    ("images", "gpu", lambda o: serving(o).update(image="tensorflow/serving:0.0.1-gpu"),
+     "image tensorflow/serving:0.0.1-gpu, model.yaml targets.gpu.image says"),
     ("autoscaling", "cpu", lambda o: deployment(o)["spec"].update(replicas=3), "sets replicas while"),
     ("autoscaling", "gpu", lambda o: remove(o, "HorizontalPodAutoscaler"), "no HorizontalPodAutoscaler scales it"),
     ("autoscaling", "cpu", lambda o: next(x for x in o if x["kind"] == "HorizontalPodAutoscaler")["spec"].update(
