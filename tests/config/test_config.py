@@ -8,11 +8,23 @@ from tools.errors import UserError
 
 
 def test_the_repository_model_yaml_is_valid():
+    # Only what every fork keeps: both layouts served, and each target's warmup ends at its largest batch.
     config = load_config()
-    assert config.model.name == "resnet" and config.model.preprocessing_mode == "caffe"
     assert {t.layout for t in config.targets.values()} == set(paths.LAYOUTS)
-    assert config.targets["cpu"].resources.cpu_cores == 4
-    assert config.warmup_batch_sizes("channels_last") == (1, 2, 4, 8, 16, 32)
+    for target in config.targets.values():
+        assert config.warmup_batch_sizes(target.layout)[-1] >= target.batching.max_batch_size
+
+
+def test_the_example_values_resolve_as_documented():
+    config = parse_config(base_config_data())
+    if config.model.source.model_file is None and config.model.preprocessing == "auto":
+        expected = "tf" if config.model.source.architecture.endswith("V2") else "caffe"
+        assert config.model.preprocessing_mode == expected
+    data = mutate("targets.cpu.resources.cpu", "3500m")
+    assert parse_config(data).targets["cpu"].resources.cpu_cores == 4
+    data = mutate("targets.cpu.batching.max_batch_size", 32)
+    data["targets"]["cpu"]["batching"].pop("allowed_batch_sizes", None)
+    assert parse_config(data).targets["cpu"].batching.warmup_batch_sizes() == (1, 2, 4, 8, 16, 32)
 
 
 def mutate(path: str, value):
