@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,19 +25,9 @@ from export.warmup import warmup_requests, write_warmup
 from tools import digests, paths
 from tools.config import Config, ModelSettings
 from tools.errors import UserError
+from tools.progress import Progress
 
 FORMAT_VERSION = 1
-
-
-class Progress:
-    """One line per export step on stderr, with the time since the export started."""
-
-    def __init__(self, enabled: bool = True):
-        self.enabled, self.start = enabled, time.monotonic()
-
-    def __call__(self, message: str) -> None:
-        if self.enabled:
-            print(f"[export {time.monotonic() - self.start:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 def _check_writable(root: Path, created: list[Path]) -> None:
@@ -154,7 +142,7 @@ def export_model(
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise UserError(f"version must be a positive integer, got {version!r}")
     output_dir = Path(output_dir or paths.REPO_ROOT / paths.MODELS_DIR)
-    progress = Progress(verbose)
+    progress = Progress("export", verbose)
     finals = {lay: paths.version_dir(output_dir, settings.name, lay, version) for lay in layouts}
     created: list[Path] = []
     temps: dict[str, Path] = {}

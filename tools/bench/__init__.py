@@ -16,13 +16,13 @@ median of at least five pairs with the spread. Writes <out>/report.md, report.js
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from tools import paths
+from tools.progress import Progress
 from tools.bench.measure import QUICK, Plan
 from tools.config import Config
 from tools.errors import UserError
@@ -40,15 +40,6 @@ TARGETS = {
 }
 
 
-class Progress:
-    def __init__(self, enabled: bool = True):
-        self.enabled, self.start = enabled, time.monotonic()
-
-    def __call__(self, message: str) -> None:
-        if self.enabled:
-            print(f"[bench {time.monotonic() - self.start:6.1f}s] {message}", file=sys.stderr, flush=True)
-
-
 def run_bench(config: Config, out_dir: Path | None = None, *, quick: bool = False,
               sections: tuple[str, ...] = SECTIONS, repo_root: Path = paths.REPO_ROOT, progress: bool = True,
               layout: str = "channels_last") -> dict:
@@ -59,7 +50,7 @@ def run_bench(config: Config, out_dir: Path | None = None, *, quick: bool = Fals
     out_dir = Path(out_dir or repo_root / paths.BENCH_DIR)
     _check_writable(out_dir)
     plan = QUICK if quick else Plan()
-    say = Progress(progress)
+    say = Progress("bench", progress)
     started = time.perf_counter()
 
     from tools.bench import machine, measure, variants
