@@ -181,7 +181,7 @@ def export_model(
                 raise UserError(f"version {version} appeared at {finals[lay]} during the export; not overwriting it")
             os.rename(temps[lay], finals[lay])
             moved.append(finals[lay])
-        progress(f"done: {', '.join(str(p) for p in moved)}")
+        progress(f"done: {', '.join(str(p) for p in moved)}" if moved else "done: nothing new to write")
         return dict(finals)
     except BaseException:
         for path in list(temps.values()) + moved:
