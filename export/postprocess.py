@@ -25,4 +25,6 @@ def labels_table(labels_file) -> tf.lookup.StaticHashTable:
         value_dtype=tf.string,
         value_index=tf.lookup.TextFileIndex.WHOLE_LINE,
     )
-    return tf.lookup.StaticHashTable(init, default_value="")
+    # Anonymous: a shared table would be named after the Asset object's memory address, which made two exports
+    # of the same model differ in saved_model.pb (and so in their digests).
+    return tf.lookup.StaticHashTable(init, default_value="", experimental_is_anonymous=True)

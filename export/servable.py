@@ -2,6 +2,7 @@
 probabilities and labels. Saved with tf.saved_model.save, the modern form of the tutorial's SavedModelBuilder."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import keras
@@ -83,3 +84,22 @@ class Servable(tf.Module):
             str(directory),
             signatures={paths.SERVING_SIGNATURE: signature, paths.PREDICT_ALIAS: signature},
         )
+        _derive_fingerprint_uuid(Path(directory))
+
+
+def _derive_fingerprint_uuid(directory: Path) -> None:
+    """Replace the random uuid TensorFlow writes into fingerprint.pb with one derived from the content hashes
+    beside it, so exporting the same model twice gives the same bytes and the same digest."""
+    path = directory / "fingerprint.pb"
+    if not path.is_file():
+        return
+    from tensorflow.core.protobuf import fingerprint_pb2
+
+    fingerprint = fingerprint_pb2.FingerprintDef()
+    fingerprint.ParseFromString(path.read_bytes())
+    if not fingerprint.uuid:
+        return
+    fingerprint.uuid = ""
+    content = hashlib.sha256(fingerprint.SerializeToString(deterministic=True)).digest()
+    fingerprint.uuid = str(int.from_bytes(content[:16], "big"))
+    path.write_bytes(fingerprint.SerializeToString(deterministic=True))
