@@ -462,6 +462,13 @@ def rollout(overlay: Overlay) -> list[str]:
     return out
 
 
+def _serving_pod(overlay: Overlay, deployment: dict) -> tuple[dict, dict, dict | None]:
+    """The pod spec, the TF Serving container, and the ConfigMap mounted as its config folder."""
+    pod = deployment["spec"]["template"]["spec"]
+    c = container(pod, names.SERVING_CONTAINER) or {}
+    return pod, c, mounted_configmap(overlay, pod, c, names.CONFIG_MOUNT)
+
+
 @policy("serving-config")
 def serving_config(overlay: Overlay) -> list[str]:
     """TF Serving's config files parse as its protos and match model.yaml; the args point at them."""
@@ -469,9 +476,7 @@ def serving_config(overlay: Overlay) -> list[str]:
     target, deployment = overlay.target, overlay.serving_deployment()
     if target is None or deployment is None:
         return out
-    pod = deployment["spec"]["template"]["spec"]
-    c = container(pod, names.SERVING_CONTAINER) or {}
-    cm = mounted_configmap(overlay, pod, c, names.CONFIG_MOUNT)
+    pod, c, cm = _serving_pod(overlay, deployment)
     if cm is None:
         return [f"{_where(deployment, c)}: no ConfigMap mounted at {names.CONFIG_MOUNT}"]
     data, args = cm.get("data") or {}, c.get("args") or []
@@ -519,9 +524,7 @@ def pinned_model(overlay: Overlay) -> list[str]:
     config, model = overlay.config, overlay.config.model
     digest = model.digests.get(target.layout)
     base_path = model_base_path(config)
-    pod = deployment["spec"]["template"]["spec"]
-    c = container(pod, names.SERVING_CONTAINER) or {}
-    cm = mounted_configmap(overlay, pod, c, names.CONFIG_MOUNT)
+    pod, c, cm = _serving_pod(overlay, deployment)
     try:
         server = tfserving.parse_model_server_config(((cm or {}).get("data") or {}).get(names.MODEL_CONFIG_FILE, ""))
         models = list(server.model_config_list.config)
