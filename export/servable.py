@@ -12,6 +12,13 @@ from export import postprocess, preprocess
 from tools import paths
 
 
+class _Untracked:
+    """Holds an object where tf.Module's automatic tracking does not look (it tracks attributes' values)."""
+
+    def __init__(self, obj):
+        self.obj = obj
+
+
 class Servable(tf.Module):
     def __init__(
         self,
@@ -29,7 +36,16 @@ class Servable(tf.Module):
         super().__init__(name="servable")
         if layout not in paths.LAYOUTS:
             raise ValueError(f"unknown layout {layout!r}")
-        self.model = model
+        # The backing tf.Variables themselves must be tracked, and the Keras model must not be: Keras 3 saves its
+        # own variable wrappers, and a signature then reads variables that TF Serving's C++ loader
+        # (LoadSavedModel: restore, then Session::Run) never restores: "FAILED_PRECONDITION: Could not find
+        # variable dense/bias" (keras-team/keras#20095, tensorflow/serving#2226, #2250). Python's
+        # tf.saved_model.load hides it; tools/validate/capi.py loads every export the way TF Serving does.
+        # Keras' own ExportArchive tracks `variable.value` for the same reason (keras/src/backend/tensorflow/
+        # export.py). Tracking both would store every weight twice. Keyed by the variable's path, so the
+        # checkpoint's keys name the layers.
+        self._keras = _Untracked(model)
+        self.model_variables = {v.path: v.value for v in model.variables}
         self.layout = layout
         self.input_size = tuple(input_size)
         self.normalization = normalization
@@ -39,11 +55,15 @@ class Servable(tf.Module):
         self.jpeg_fast_downscale = jpeg_fast_downscale
         # An Asset is copied into the SavedModel's assets/ and its path rewritten on load.
         self.labels_asset = tf.saved_model.Asset(str(labels_file))
-        self.labels = postprocess.labels_table(self.labels_asset)
+        self.labels = postprocess.labels_table(self.labels_asset, hashlib.sha256(Path(labels_file).read_bytes()).hexdigest())
         self.serve = tf.function(
             self._serve,
             input_signature=[tf.TensorSpec([None], tf.string, name=paths.INPUT_KEY)],
         )
+
+    @property
+    def model(self) -> keras.Model:
+        return self._keras.obj
 
     def preprocess(self, images: tf.Tensor) -> tf.Tensor:
         """Encoded bytes [n] -> the model's input batch, in this servable's layout."""

@@ -26,6 +26,6 @@ def test_to_probabilities_applies_softmax_only_to_logits():
 def test_labels_table_maps_line_numbers_to_names(tmp_path):
     f = tmp_path / "labels.txt"
     f.write_text("cat\ndog\ngreat white shark\n")
-    table = postprocess.labels_table(str(f))
+    table = postprocess.labels_table(str(f), "0" * 64)
     out = table.lookup(tf.constant([[2, 0], [1, 7]], tf.int64)).numpy()
     assert out.tolist() == [[b"great white shark", b"cat"], [b"dog", b""]]
