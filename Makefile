@@ -37,7 +37,7 @@ lock: ## re-resolve requirements.in into the fully pinned requirements.txt
 export: $(STAMP) ## export both layouts of model.version from model.yaml into build/models (ARGS= for more options)
 	$(PY) -m export $(if $(VERSION),--version $(VERSION)) $(ARGS)
 
-validate: $(STAMP) ## validate every exported version as TF Serving will call it; report in build/reports
+validate: $(STAMP) ## validate model.version (VERSION=N, ARGS=--all) through TF Serving's own loader; report in build/reports
 	$(PY) -m tools validate $(if $(VERSION),--version $(VERSION)) $(ARGS)
 
 render: $(STAMP) ## render k8s overlays and Argo CD objects from model.yaml

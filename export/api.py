@@ -181,6 +181,7 @@ def export_model(
                 raise UserError(f"version {version} appeared at {finals[lay]} during the export; not overwriting it")
             os.rename(temps[lay], finals[lay])
             moved.append(finals[lay])
+        _keep_sources(settings, source, output_dir)
         progress(f"done: {', '.join(str(p) for p in moved)}" if moved else "done: nothing new to write")
         return dict(finals)
     except BaseException:
@@ -194,6 +195,16 @@ def export_model(
         raise
     finally:
         shutil.rmtree(labels_dir, ignore_errors=True)
+
+
+def _keep_sources(settings: ModelSettings, source, output_dir: Path) -> None:
+    """Keep the files the export came from in the content-addressed cache, for validation's parity reference."""
+    from tools import source_cache
+
+    if settings.source.model_file is not None:
+        source_cache.keep(settings.source.model_file, source.info["file_sha256"], output_dir)
+    elif settings.source.weights is not None:
+        source_cache.keep(settings.source.weights, source.info["weights_file_sha256"], output_dir)
 
 
 def _describe_source(settings: ModelSettings) -> str:

@@ -8,6 +8,10 @@ from pathlib import Path
 # Tests import `export` and `tools` from the repository root; they are never installed.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Before any test imports TensorFlow: the channels_first tests run NCHW graphs on this CPU (tools/onednn.py).
+from tools import onednn  # noqa: E402
+
+onednn.prepare()
 
 # Fixtures of the TF Serving test double (serving_double, tls_serving_double, closed_port), for any test area.
 pytest_plugins = ["tests.serving_double.fixtures"]

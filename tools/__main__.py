@@ -4,6 +4,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from tools import onednn
+
 # command -> (module with main(argv), one-line summary)
 COMMANDS = {
     "validate": ("tools.validate.cli", "check exported versions exactly as TF Serving will call them"),
@@ -34,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    onednn.prepare()  # before any command imports TensorFlow
     module = importlib.import_module(COMMANDS[name][0])
     return module.main(rest)
 

@@ -10,6 +10,10 @@ BUILD_DIR = "build"
 MODELS_DIR = f"{BUILD_DIR}/models"
 REPORTS_DIR = f"{BUILD_DIR}/reports"
 BENCH_DIR = f"{BUILD_DIR}/bench"
+# Every source model or weights file an export used, by content, beside the models directory:
+# build/sources/sha256-<hex><suffix> for build/models.
+SOURCES_DIR = f"{BUILD_DIR}/sources"
+SOURCES_DIRNAME = "sources"
 # `make bench` writes these into BENCH_DIR (or --out); `tools profile` writes its two into PROFILE_DIR.
 BENCH_REPORT_MD = "report.md"
 BENCH_REPORT_JSON = "report.json"
@@ -65,6 +69,11 @@ def version_dir(models_dir: Path, name: str, layout: str, version: int) -> Path:
 
 def layout_dir(models_dir: Path, name: str, layout: str) -> Path:
     return Path(models_dir) / name / layout
+
+
+def source_cache_file(models_dir: Path, sha256: str, suffix: str) -> Path:
+    """A source file in the local content-addressed cache beside `models_dir` (suffix like ".keras", ".h5")."""
+    return Path(models_dir).parent / SOURCES_DIRNAME / f"sha256-{sha256}{suffix}"
 
 
 def validation_report(reports_dir: Path, name: str, version: int, suffix: str) -> Path:

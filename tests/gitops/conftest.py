@@ -32,16 +32,22 @@ def make_export(models_dir: Path, name: str, layout: str, version: int, salt: st
 
 
 def write_report(reports_dir: Path, name: str, version: int, exports: dict[str, str], passed: bool = True,
-                 models_dir: Path | None = None) -> Path:
-    """A validation report as tools validate writes it; `exports` maps layout -> digest."""
+                 models_dir: Path | None = None, not_run: str | None = None) -> Path:
+    """A validation report as tools validate writes it; `exports` maps layout -> digest. `not_run`:
+    "unaccepted" or "accepted" adds a check that did not run (accepted: --accept-not-run was given)."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     checks = [{"name": "signature", "layout": layout, "passed": True, "detail": "serving_default and predict"}
               for layout in exports]
     if not passed:
-        checks.append({"name": "parity", "layout": "channels_first", "passed": False,
+        checks.append({"name": "parity", "layout": "channels_first", "passed": False, "status": "failed",
                        "detail": "max |p_last - p_first| = 0.3 > 1e-3"})
+    if not_run:
+        checks.append({"name": "serving.calls", "layout": "channels_first", "passed": False, "status": "not_run",
+                       "detail": "NCHW Conv2D cannot run here"})
+        passed = passed and not_run == "accepted"
     report = {
-        "model": name, "version": version, "passed": passed,
+        "model": name, "version": version, "passed": passed, "accepted_not_run": not_run == "accepted",
+        "not_run": ["serving.calls (channels_first)"] if not_run else [],
         "exports": {layout: {"path": str(paths.version_dir(models_dir or Path("build/models"), name, layout, version)),
                              "digest": digest} for layout, digest in exports.items()},
         "checks": checks,
@@ -57,11 +63,11 @@ def write_report(reports_dir: Path, name: str, version: int, exports: dict[str, 
 
 
 def make_release(root: Path, name: str = "resnet", version: int = 2, layouts=paths.LAYOUTS, passed: bool = True,
-                 salt: str = "") -> dict[str, str]:
+                 salt: str = "", not_run: str | None = None) -> dict[str, str]:
     """Exports of every layout plus a report under root/build; returns layout -> digest."""
     models_dir, reports_dir = root / paths.MODELS_DIR, root / paths.REPORTS_DIR
     found = {layout: make_export(models_dir, name, layout, version, salt) for layout in layouts}
-    write_report(reports_dir, name, version, found, passed, models_dir)
+    write_report(reports_dir, name, version, found, passed, models_dir, not_run)
     return found
 
 

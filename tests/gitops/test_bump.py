@@ -255,6 +255,20 @@ def test_refuses_without_a_passing_report(clone, case, message):
     assert_refused(clone, clone.bump("2"), message, before)
 
 
+def test_refuses_a_report_with_checks_that_did_not_run_unless_accepted(clone):
+    found = clone.release(2)
+    reports, models = clone.root / paths.REPORTS_DIR, clone.root / paths.MODELS_DIR
+    clone.fakes.report(reports, "resnet", 2, found, models_dir=models, not_run="unaccepted")
+    before = clone.state()
+    assert_refused(clone, clone.bump("2"), "validation of resnet v2 has 1 checks that did not run "
+                                           "(serving.calls (channels_first)): run `make validate VERSION=2` where "
+                                           "they can run, or accept them with `make validate VERSION=2 "
+                                           "ARGS=--accept-not-run`", before)
+    clone.fakes.report(reports, "resnet", 2, found, models_dir=models, not_run="accepted")
+    result = clone.bump("2")
+    assert result.returncode == 0, result.stderr
+
+
 def test_refuses_unpublished_unless_told_it_is_published_elsewhere(clone):
     clone.release(2, publish_it=False)
     before = clone.state()

@@ -13,7 +13,7 @@ import yaml
 
 from tools import digests, paths
 from tools.config import parse_config
-from tools.validate import badinput, layouts, validate
+from tools.validate import badinput, layouts, serving, validate
 from tools.validate.report import Report
 
 LAST, FIRST = paths.LAYOUTS
@@ -65,9 +65,12 @@ def test_good_export_passes_every_check_and_writes_the_report_contract(tiny_expo
     for layout, export_dir in tiny_export.dirs.items():
         assert data["exports"][layout] == {"path": str(export_dir), "digest": digests.version_digest(export_dir),
                                            "passed": True}
-    assert all(set(c) == {"name", "layout", "passed", "detail", "figures"} for c in data["checks"])
+    assert all(set(c) == {"name", "layout", "status", "passed", "detail", "figures"} for c in data["checks"])
+    assert all(c["status"] == "passed" for c in data["checks"])
+    assert data["not_run"] == [] and data["accepted_not_run"] is False
     md = paths.validation_report(tmp_path / "reports", "tiny", 1, "md").read_text()
     assert "| ✓ | channels_first | `correctness.parity` |" in md and "passed" in md.splitlines()[0]
+    assert "loaded through TF Serving's C++ loader" in md and "oneDNN on (TF_ENABLE_ONEDNN_OPTS=" in md
     # Nothing half-written is left in the reports directory.
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["validate-tiny-v1.json", "validate-tiny-v1.md"]
 
@@ -77,7 +80,9 @@ def test_a_failing_version_writes_a_report_that_says_so(tiny_export, tmp_path, m
     report = run(tiny_export, tmp_path, paths_=[vdir(models, tiny_export)])
     data = json.loads(paths.validation_report(tmp_path / "reports", "tiny", 1, "json").read_text())
     assert data["passed"] is False and data["exports"][LAST]["passed"] is False
-    assert report.to_markdown().splitlines()[0].endswith(f"failed ({len(report.failures())} of {len(report.checks)} checks)")
+    assert report.to_markdown().splitlines()[0].endswith(
+        f"✗ failed ({len(report.checks)} checks: {len(report.checks) - len(report.failures())} passed, "
+        f"{len(report.failures())} failed)")
 
 
 # ------------------------------------------------------------------------------------------ broken exports
@@ -182,7 +187,7 @@ def test_nchw_graph_where_a_cpu_target_would_serve_it(tiny_export, tmp_path, mod
     shutil.rmtree(target)
     shutil.copytree(vdir(models, tiny_export, FIRST), target)
     report = run(tiny_export, tmp_path, paths_=[target])
-    assert ("NCHW Conv2D x6 in a channels_last export served by CPU target cpu: the CPU serving image cannot "
+    assert ("NCHW Conv2D x4 in a channels_last export served by CPU target cpu: the CPU serving image cannot "
             "run them") in failed(report, "graph.layout")
     assert "layout is 'channels_first' but its directory says 'channels_last'" in failed(report, "structure.export_info")
 
@@ -197,16 +202,58 @@ def test_saved_model_newer_than_the_serving_image(tiny_export, tmp_path, models)
     assert "older than the installed TensorFlow" in failed(report, "graph.ops")
 
 
-def test_parity_fails_when_the_export_came_from_another_model(tiny_export, tmp_path, models):
+def test_parity_uses_the_exports_own_source_not_model_yaml(tiny_export, tmp_path, models):
+    """model.yaml naming another model file changes nothing: the reference is the file the export records,
+    found by its sha256 in the source cache beside the models directory."""
     from tests.conftest import tiny_resnet
 
     other = tmp_path / "other.keras"
     tiny_resnet(seed=8).save(other)
     config = replace(tiny_export.config, model=replace(tiny_export.config.model, source=replace(
         tiny_export.config.model.source, model_file=other)))
-    report = run(tiny_export, tmp_path, config=config, paths_=[vdir(models, tiny_export)])
+    report = run(tiny_export, tmp_path, config=config, version=1, models_dir=tiny_export.root)
+    parity = check(report, "correctness.parity")
+    assert parity.passed, parity.detail
+    assert parity.figures["reference"].startswith("model file ") and "sources/sha256-" in parity.figures["reference"]
+    info = check(report, "structure.export_info")
+    assert info.passed and "made from model file tiny.keras; model.yaml names other.keras" in info.detail
+
+
+def test_parity_without_the_source_at_hand_is_not_run_and_names_where_it_looked(tiny_export, tmp_path, models):
+    from tests.conftest import tiny_resnet
+
+    other = tmp_path / "other.keras"
+    tiny_resnet(seed=8).save(other)
+    config = replace(tiny_export.config, model=replace(tiny_export.config.model, source=replace(
+        tiny_export.config.model.source, model_file=other)))
+    report = run(tiny_export, tmp_path, config=config, version=1, models_dir=models)  # no source cache beside it
+    parity = check(report, "correctness.parity")
+    assert parity.status == "not_run" and not report.passed and not report.failures()
+    assert "the source model file tiny.keras (sha256 " in parity.detail and "is not at hand" in parity.detail
+    assert "other.keras (sha256 " in parity.detail and "give it with --source FILE" in parity.detail
+    # Given by hand, it is used (and accepted only by its sha256).
+    report = run(tiny_export, tmp_path, config=config, version=1, models_dir=models,
+                 source_file=tiny_export.model_file)
+    assert check(report, "correctness.parity").passed and report.passed
+
+
+def test_parity_fails_when_the_source_holds_other_weights(tiny_export, tmp_path, models):
+    """An export whose record names a file with other weights than the graph holds: parity catches it."""
+    from tests.conftest import tiny_resnet
+
+    other = tmp_path / "other.keras"
+    tiny_resnet(seed=8).save(other)
+    target = vdir(models, tiny_export)
+    info_path = target / paths.ASSETS_EXTRA_DIR / paths.EXPORT_INFO_FILE
+    info = json.loads(info_path.read_text())
+    info["source"].update(file="other.keras", file_sha256=digests.sha256_file(other))
+    info_path.write_text(json.dumps(info))
+    digests.write_sums(target)
+    config = replace(tiny_export.config, model=replace(tiny_export.config.model, source=replace(
+        tiny_export.config.model.source, model_file=other)))
+    report = run(tiny_export, tmp_path, config=config, paths_=[target])
     detail = failed(report, "correctness.parity")
-    assert "weights differ: the export records sha256" in detail and "servable vs Keras" in detail
+    assert "weights differ: the export records weights sha256" in detail and "servable vs Keras" in detail
 
 
 def test_invalid_warmup_records(tiny_export, tmp_path, models):
@@ -232,15 +279,28 @@ def test_invalid_warmup_records(tiny_export, tmp_path, models):
 
 # ------------------------------------------------------------------------------------------ layouts
 
-def test_layouts_fall_back_to_graph_and_weights_when_nchw_cannot_run(tiny_export, tmp_path, monkeypatch):
+def test_checks_that_cannot_run_are_not_run_never_passed(tiny_export, tmp_path, monkeypatch):
     monkeypatch.setattr(layouts, "_PROBE", (False, "simulated: no NCHW kernel"))
     report = run(tiny_export, tmp_path, version=1, models_dir=tiny_export.root)
     agree = check(report, "layouts.agree", None)
-    assert agree.passed and agree.detail.startswith("NOT RUN NUMERICALLY: this machine cannot run NCHW convolutions "
-                                                    "(simulated: no NCHW kernel)")
+    assert agree.status == "not_run" and not agree.passed and "simulated: no NCHW kernel" in agree.detail
     calls = check(report, "serving.calls", FIRST)
-    assert calls.detail.startswith("NOT RUN") and calls.figures == {"executed": False}
+    assert calls.status == "not_run" and "simulated: no NCHW kernel" in calls.detail
+    assert calls.line().startswith("○ channels_first serving.calls") and "not run: " in calls.line()
     assert not [c for c in report.checks if c.layout == FIRST and c.name.startswith(("correctness", "badinput"))]
+    # The graphs and weights are still compared, as checks of their own that did run.
+    assert check(report, "layouts.graphs", None).passed and check(report, "layouts.weights", None).passed
+    assert not report.failures() and not report.passed
+    assert "2 not run" in report.counts() and report.verdict().startswith("NOT PASSED: checks did not run")
+    data = json.loads(paths.validation_report(tmp_path / "reports", "tiny", 1, "json").read_text())
+    assert data["passed"] is False and data["not_run"] == ["serving.calls (channels_first)", "layouts.agree"]
+    md = paths.validation_report(tmp_path / "reports", "tiny", 1, "md").read_text()
+    assert "| ○ | channels_first | `serving.calls` | not run: " in md
+
+    accepted = run(tiny_export, tmp_path, version=1, models_dir=tiny_export.root, accept_not_run=True)
+    assert accepted.passed and "2 not run (accepted)" in accepted.counts()
+    data = json.loads(paths.validation_report(tmp_path / "reports", "tiny", 1, "json").read_text())
+    assert data["passed"] is True and data["accepted_not_run"] is True and len(data["not_run"]) == 2
 
 
 def test_graph_comparison_ignores_layout_ops_but_not_computation(tiny_export, tmp_path):
@@ -250,7 +310,7 @@ def test_graph_comparison_ignores_layout_ops_but_not_computation(tiny_export, tm
     assert layouts.graph_difference(last, first) == {}
     node = first.graph_def.library.function[0].node_def.add()
     node.op, node.name = "Relu", "extra_relu"
-    assert layouts.graph_difference(last, first) == {"Relu": (6, 7)}
+    assert layouts.graph_difference(last, first) == {"Relu": (4, 5)}
 
 
 def test_layouts_holding_different_weights_fail(tiny_export, monkeypatch):
@@ -357,11 +417,50 @@ def test_cli_no_exported_version_is_a_one_line_error(tiny_export, tmp_path, caps
     code = main(["--models-dir", str(tmp_path / "empty"), "--config", str(_write_config(tiny_export, tmp_path))])
     err = capsys.readouterr().err
     assert code == 2
+    assert err.startswith("error: version 1 of tiny is not exported in") and "make export VERSION=1" in err
+    assert main(["--all", "--models-dir", str(tmp_path / "empty"), "--config",
+                 str(_write_config(tiny_export, tmp_path))]) == 2
+    err = capsys.readouterr().err
     assert err.startswith("error: no exported version of tiny in") and "channels_last/abc" in err
+
+
+def test_cli_a_version_not_exported_is_a_usage_error_that_writes_nothing(tiny_export, tmp_path, capsys):
+    from tools.validate.cli import main
+
+    code = main(["--version", "9", "--models-dir", str(tiny_export.root), "--reports-dir", str(tmp_path / "r"),
+                 "--config", str(_write_config(tiny_export, tmp_path))])
+    err = capsys.readouterr().err
+    assert code == 2 and err == (f"error: version 9 of tiny is not exported in {tiny_export.root}/tiny "
+                                 "(exported: 1): run `make export VERSION=9` first\n")
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_validates_model_version_by_default_and_every_version_with_all(tiny_export, tmp_path, capsys):
+    from tools.validate.cli import main
+
+    models = tmp_path / "models"
+    shutil.copytree(Path(tiny_export.root) / "tiny", models / "tiny", symlinks=True)
+    for layout in paths.LAYOUTS:  # a second version: an identical copy is a valid export of version 2
+        v2 = models / "tiny" / layout / "2"
+        shutil.copytree(models / "tiny" / layout / "1", v2)
+        info_path = v2 / paths.ASSETS_EXTRA_DIR / paths.EXPORT_INFO_FILE
+        info = json.loads(info_path.read_text())
+        info["version"] = 2
+        info_path.write_text(json.dumps(info))
+        digests.write_sums(v2)
+    argv = ["--models-dir", str(models), "--reports-dir", str(tmp_path / "r"), "--source",
+            str(tiny_export.model_file), "--config", str(_write_config(tiny_export, tmp_path))]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "validating tiny v1" in out and "validating tiny v2" not in out
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["validate-tiny-v1.json", "validate-tiny-v1.md"]
+    assert main(argv + ["--all"]) == 0
+    out = capsys.readouterr().out
+    assert "validating tiny v1" in out and "validating tiny v2" in out
 
 
 def test_cli_rejects_version_with_paths(tmp_path, capsys):
     from tools.validate.cli import main
 
     assert main(["--version", "1", str(tmp_path)]) == 2
-    assert "either --version or version directories" in capsys.readouterr().err
+    assert "either --version/--all or version directories" in capsys.readouterr().err

@@ -67,7 +67,7 @@ def run_bench(config: Config, out_dir: Path | None = None, *, quick: bool = Fals
         "quick": quick,
         "plan": plan.__dict__,
         "machine": {**info, "tensorflow": tf.__version__, "keras": keras.__version__,
-                    "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
+                    "onednn": _onednn_text(),
                     "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or "default (cores)",
                     "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads() or "default (cores)"},
         "model": {"name": config.model.name, "layout": layout, "input_size": list(v.input_size),
@@ -115,3 +115,10 @@ def _check_writable(out_dir: Path) -> None:
         os.rmdir(probe)
     except OSError as exc:
         raise UserError(f"output directory {out_dir} is not writable: {exc.strerror or exc}") from None
+
+
+def _onednn_text() -> str:
+    from tools import onednn
+
+    state = onednn.state()
+    return f"{'on' if state['enabled'] else 'off'} ({state['variable']}, {state['source']})"

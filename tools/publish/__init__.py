@@ -101,10 +101,17 @@ def check_report(config: Config, version: int, exports: dict[str, Export], repor
         raise UserError(f"{json_path} is not a readable validation report: {again}") from None
     if not isinstance(report, dict) or report.get("model") != name or report.get("version") != version:
         raise UserError(f"{json_path} is not the validation report of {name} v{version}: {again}")
-    if report.get("passed") is not True:
-        failed = [str(c.get("name")) + (f" ({c['layout']})" if c.get("layout") else "")
-                  for c in report.get("checks") or [] if isinstance(c, dict) and not c.get("passed")]
-        what = f": {', '.join(failed[:3])}{' ...' if len(failed) > 3 else ''} failed" if failed else ""
+    checks = [c for c in report.get("checks") or [] if isinstance(c, dict)]
+    not_run = [c for c in checks if c.get("status") == "not_run"]
+    if report.get("passed") is not True or (not_run and report.get("accepted_not_run") is not True):
+        failed = [c for c in checks if c.get("status", "passed" if c.get("passed") else "failed") == "failed"]
+        if not failed and not_run:
+            # A check that never ran proves nothing: refuse unless the user accepted it by name of the flag.
+            raise UserError(f"validation of {name} v{version} has {len(not_run)} checks that did not run "
+                            f"({_check_names(not_run)}): run `make validate VERSION={version}` where they can "
+                            f"run, or accept them with `make validate VERSION={version} ARGS=--accept-not-run`; "
+                            f"see {md_path}")
+        what = f": {_check_names(failed)} failed" if failed else ""
         raise UserError(f"validation of {name} v{version} did not pass{what}; see {md_path}")
     validated = report.get("exports") if isinstance(report.get("exports"), dict) else {}
     for layout, export in exports.items():
@@ -118,6 +125,11 @@ def check_report(config: Config, version: int, exports: dict[str, Export], repor
     if not md_path.is_file():
         raise UserError(f"{md_path} is missing beside {json_path.name}: {again}")
     return md_path
+
+
+def _check_names(checks: list[dict]) -> str:
+    names = [str(c.get("name")) + (f" ({c['layout']})" if c.get("layout") else "") for c in checks]
+    return ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
 
 
 def upload_uri(config: Config) -> str:

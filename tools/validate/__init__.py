@@ -1,12 +1,14 @@
 """`make validate` / `python -m tools validate`: prove each exported version works exactly as TF Serving
 will call it, before anything is deployed.
 
-    python -m tools validate                      # every version of model.name under build/models
-    python -m tools validate --version 3          # one version, both layouts
+    python -m tools validate                      # model.version of model.name under build/models
+    python -m tools validate --version 3          # one version, both layouts (--all: every version)
     python -m tools validate build/models/resnet/channels_last/3 build/models/resnet/channels_first/3
 
 Library: `validate(config, version=None, models_dir=None, paths_=None, reports_dir=None) -> Report` checks one
 version and writes build/reports/validate-<name>-v<N>.{json,md}; `validate_all(config, ...)` every version.
+Keyword options: accept_not_run, source_file, use_capi (see runner.validate). Every export is loaded through
+TF Serving's C++ loader (tools.validate.capi) and run by its SignatureDef's tensor names.
 `tools.validate.tfs_formats` holds TF Serving's REST and gRPC request/response rules for reuse.
 TensorFlow is imported only when a validation runs, so `--help` stays fast.
 """

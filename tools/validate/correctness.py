@@ -208,12 +208,14 @@ def reference_answers(ref: Reference, k: int, labels: list[bytes]) -> Answers:
     return Answers(classes.astype(np.int64), probs, names)
 
 
-def check_parity(report: Report, layout: str, answers: Answers, ref: Reference, info: dict, labels: list[bytes]) -> None:
+def check_parity(report: Report, layout: str, answers: Answers, ref: Reference, info: dict, labels: list[bytes],
+                 where: str = "the source") -> None:
+    """The servable against the source Keras model its export_info names (`where` says which file was used)."""
     problems = []
     exported = (info.get("source") or {}).get("weights_sha256")
     if exported != ref.weights_sha256:
-        problems.append(f"weights differ: the export records sha256 {str(exported)[:12]}, the source in model.yaml "
-                        f"gives {ref.weights_sha256[:12]} (exported from another source; re-export)")
+        problems.append(f"weights differ: the export records weights sha256 {str(exported)[:12]}, its source "
+                        f"{where} holds {ref.weights_sha256[:12]}")
     k = answers.classes.shape[1]
     cmp = compare(answers, reference_answers(ref, k, labels), PARITY_ATOL)
     # The servable's probabilities against Keras' at the same classes, whatever their order.
@@ -223,8 +225,8 @@ def check_parity(report: Report, layout: str, answers: Answers, ref: Reference, 
         problems.append(f"servable vs Keras: {cmp.mismatches} samples differ in classes, probabilities differ by up "
                         f"to {max(cmp.max_abs_diff, gathered_diff):.3g} (tolerance {PARITY_ATOL:g})")
     report.add("correctness.parity", layout, not problems,
-               "; ".join(problems) or f"same weights as the source; probabilities equal Keras' on the same decoded "
-                                      f"pixels ({ref.normalization} normalization by keras preprocess_input) within "
-                                      f"{PARITY_ATOL:g}",
+               "; ".join(problems) or f"same weights as its source ({where}); probabilities equal Keras' on the "
+                                      f"same decoded pixels ({ref.normalization} normalization by keras "
+                                      f"preprocess_input, as the export records) within {PARITY_ATOL:g}",
                max_abs_diff=max(cmp.max_abs_diff, gathered_diff), tolerance=PARITY_ATOL, top1_same=cmp.top1_same,
-               samples=cmp.rows, weights_sha256=ref.weights_sha256[:16])
+               samples=cmp.rows, weights_sha256=ref.weights_sha256[:16], reference=where)

@@ -1,6 +1,7 @@
-"""The two layouts of one version against each other: identical weights, and the same answers on every
-sample. Where this machine cannot run NCHW convolutions the answers cannot be compared; the report says so
-and compares the graphs (the same computation apart from transposes) and the weights instead."""
+"""The two layouts of one version against each other: identical weights, the same computation in both graphs
+(apart from layout ops), and the same answers on every sample. NCHW convolutions run on a CPU only with
+oneDNN (tools/onednn.py turns it on); where they still cannot run, the comparison of answers is reported as
+not run, naming why, and never as passed."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,7 +35,11 @@ def nchw_runs_here() -> tuple[bool, str]:
                 tf.function(lambda: tf.nn.conv2d(x, kernel, 1, "SAME", data_format="NCHW"))().numpy()
             _PROBE = (True, "NCHW Conv2D runs on this CPU")
         except Exception as exc:  # InvalidArgument, Unimplemented or NotFound depending on the build
-            _PROBE = (False, tfs.error_summary(str(exc))[:200])
+            from tools import onednn
+
+            state = onednn.state()
+            _PROBE = (False, f"{tfs.error_summary(str(exc))[:160]} (oneDNN is {'on' if state['enabled'] else 'off'}: "
+                             f"{state['variable']}, {state['source']}; NCHW convolutions run on a CPU only with it)")
     return _PROBE
 
 
@@ -81,34 +86,32 @@ def graph_difference(meta_a, meta_b) -> dict[str, tuple[int, int]]:
     return diff
 
 
-def check_layouts_agree(report: Report, answers: dict[str, Answers | None], metas: dict[str, object],
-                        weights_ok: bool) -> None:
+def check_graphs(report: Report, metas: dict[str, object]) -> None:
+    """Both graphs hold the same computation apart from ops that only move data between layouts."""
+    a, b = paths.LAYOUTS
+    diff = graph_difference(metas[a], metas[b])
+    report.add("layouts.graphs", None, not diff,
+               "both graphs hold the same computation apart from layout ops" if not diff else
+               "graphs differ in " + ", ".join(f"{op} {x} vs {y}" for op, (x, y) in diff.items()),
+               graph_differences=len(diff))
+
+
+def check_layouts_agree(report: Report, answers: dict[str, Answers | None]) -> None:
     a, b = paths.LAYOUTS
     runs, reason = nchw_runs_here()
-    if runs and answers.get(a) is not None and answers.get(b) is not None:
-        cmp = compare(answers[a], answers[b], LAYOUTS_ATOL)
-        ok = cmp.ok(LAYOUTS_ATOL) and cmp.top1_same == cmp.rows
-        report.add("layouts.agree", None, ok,
-                   f"same top-1 on {cmp.top1_same} of {cmp.rows} samples, probabilities within {LAYOUTS_ATOL:g}" if ok
-                   else f"{a} and {b} disagree: top-1 same on {cmp.top1_same} of {cmp.rows} samples, probabilities "
-                        f"differ by up to {cmp.max_abs_diff:.3g} (tolerance {LAYOUTS_ATOL:g})",
-                   max_abs_diff=cmp.max_abs_diff, tolerance=LAYOUTS_ATOL, top1_same=cmp.top1_same, samples=cmp.rows,
-                   ties=cmp.ties, nchw_runs_here=True)
+    if not runs:
+        report.not_run("layouts.agree", None, f"the {b} export cannot run on this machine: {reason}",
+                       nchw_runs_here=False)
         return
-    if runs:
-        missing = [lay for lay in (a, b) if answers.get(lay) is None]
+    missing = [lay for lay in (a, b) if answers.get(lay) is None]
+    if missing:
         report.add("layouts.agree", None, False, f"cannot compare: no answers from {', '.join(missing)}")
         return
-    if metas.get(a) is None or metas.get(b) is None:
-        report.add("layouts.agree", None, False, f"cannot compare: this machine cannot run NCHW ({reason}) and a "
-                                                 "graph is unreadable")
-        return
-    diff = graph_difference(metas[a], metas[b])
-    ok = not diff and weights_ok
+    cmp = compare(answers[a], answers[b], LAYOUTS_ATOL)
+    ok = cmp.ok(LAYOUTS_ATOL) and cmp.top1_same == cmp.rows
     report.add("layouts.agree", None, ok,
-               f"NOT RUN NUMERICALLY: this machine cannot run NCHW convolutions ({reason}); compared instead: "
-               + ("graphs hold the same computation apart from layout ops, weights identical" if ok else
-                  f"graphs differ in {', '.join(f'{op} {x} vs {y}' for op, x, y in ((o, *v) for o, v in diff.items()))}"
-                  if diff else "weights differ"),
-               nchw_runs_here=False, graph_differences=len(diff), fallback="graphs and weights")
-
+               f"same top-1 on {cmp.top1_same} of {cmp.rows} samples, probabilities within {LAYOUTS_ATOL:g}" if ok
+               else f"{a} and {b} disagree: top-1 same on {cmp.top1_same} of {cmp.rows} samples, probabilities "
+                    f"differ by up to {cmp.max_abs_diff:.3g} (tolerance {LAYOUTS_ATOL:g})",
+               max_abs_diff=cmp.max_abs_diff, tolerance=LAYOUTS_ATOL, top1_same=cmp.top1_same, samples=cmp.rows,
+               ties=cmp.ties, nchw_runs_here=True)

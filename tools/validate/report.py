@@ -15,8 +15,13 @@ from typing import Any, Callable
 
 from tools import paths
 
-PASS, FAIL = "✓", "✗"
-FORMAT = 1
+PASS, FAIL, NOT_RUN = "✓", "✗", "○"
+PASSED, FAILED, NOT_RUN_STATUS = "passed", "failed", "not_run"
+SYMBOLS = {PASSED: PASS, FAILED: FAIL, NOT_RUN_STATUS: NOT_RUN}
+# 2: every check has a status (passed, failed, not_run); the report lists not-run checks and whether they were
+# accepted (--accept-not-run). A check that could not execute is never shown as passed.
+FORMAT = 2
+ACCEPT_FLAG = "--accept-not-run"
 
 
 @dataclass
@@ -26,16 +31,26 @@ class Check:
     passed: bool
     detail: str
     figures: dict[str, Any] = field(default_factory=dict)
+    status: str = ""  # passed, failed or not_run; derived from `passed` when not given
+
+    def __post_init__(self):
+        if not self.status:
+            self.status = PASSED if self.passed else FAILED
+        self.passed = self.status == PASSED
+
+    @property
+    def symbol(self) -> str:
+        return SYMBOLS[self.status]
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "layout": self.layout, "passed": self.passed, "detail": self.detail,
-                "figures": self.figures}
+        return {"name": self.name, "layout": self.layout, "status": self.status, "passed": self.passed,
+                "detail": self.detail, "figures": self.figures}
 
     def line(self) -> str:
         where = self.layout or "both layouts"
         figures = figures_text(self.figures)
-        return f"{PASS if self.passed else FAIL} {where:<14} {self.name:<28} {self.detail}" + (
-            f"  [{figures}]" if figures else "")
+        detail = f"not run: {self.detail}" if self.status == NOT_RUN_STATUS else self.detail
+        return f"{self.symbol} {where:<14} {self.name:<28} {detail}" + (f"  [{figures}]" if figures else "")
 
 
 @dataclass
@@ -56,24 +71,55 @@ class Report:
     tolerances: dict[str, Any] = field(default_factory=dict)
     machine: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    # Set by `--accept-not-run`: the user accepts that the not-run checks did not run on this machine.
+    accept_not_run: bool = False
     # Called with each check as it is added, so a long run shows progress line by line.
     echo: Callable[[Check], None] | None = field(default=None, repr=False, compare=False)
 
     def add(self, name: str, layout: str | None, passed: bool, detail: str, **figures) -> Check:
-        check = Check(name, layout, bool(passed), detail, {k: _plain(v) for k, v in figures.items()})
+        return self._add(Check(name, layout, bool(passed), detail, {k: _plain(v) for k, v in figures.items()}))
+
+    def not_run(self, name: str, layout: str | None, reason: str, **figures) -> Check:
+        """A check that could not execute here: its own status, never a pass. `reason` says why."""
+        return self._add(Check(name, layout, False, reason, {k: _plain(v) for k, v in figures.items()},
+                               status=NOT_RUN_STATUS))
+
+    def _add(self, check: Check) -> Check:
         self.checks.append(check)
-        if layout in self.exports and not check.passed:
-            self.exports[layout].passed = False
+        if check.layout in self.exports and check.status == FAILED:
+            self.exports[check.layout].passed = False
         if self.echo:
             self.echo(check)
         return check
 
     @property
     def passed(self) -> bool:
-        return bool(self.checks) and bool(self.exports) and all(c.passed for c in self.checks)
+        return (bool(self.checks) and bool(self.exports) and not self.failures()
+                and (self.accept_not_run or not self.not_run_checks()))
 
     def failures(self) -> list[Check]:
-        return [c for c in self.checks if not c.passed]
+        return [c for c in self.checks if c.status == FAILED]
+
+    def not_run_checks(self) -> list[Check]:
+        return [c for c in self.checks if c.status == NOT_RUN_STATUS]
+
+    def counts(self) -> str:
+        """"62 checks: 60 passed, 1 failed, 1 not run" (zero counts left out, passed always shown)."""
+        passed = sum(c.status == PASSED for c in self.checks)
+        parts = [f"{passed} passed"]
+        if self.failures():
+            parts.append(f"{len(self.failures())} failed")
+        if self.not_run_checks():
+            parts.append(f"{len(self.not_run_checks())} not run" + (" (accepted)" if self.accept_not_run else ""))
+        return f"{len(self.checks)} checks: " + ", ".join(parts)
+
+    def verdict(self) -> str:
+        if self.passed:
+            return "PASSED" + (f" with {len(self.not_run_checks())} not-run checks accepted ({ACCEPT_FLAG})"
+                               if self.not_run_checks() else "")
+        if self.failures():
+            return "FAILED"
+        return f"NOT PASSED: checks did not run (re-run where they can, or accept with {ACCEPT_FLAG})"
 
     def to_dict(self) -> dict:
         return {
@@ -81,6 +127,8 @@ class Report:
             "model": self.model,
             "version": self.version,
             "passed": self.passed,
+            "not_run": [_check_id(c) for c in self.not_run_checks()],
+            "accepted_not_run": self.accept_not_run,
             "tensorflow_version": self.tensorflow_version,
             "keras_version": self.keras_version,
             "exports": {lay: {"path": e.path, "digest": e.digest, "passed": e.passed} for lay, e in self.exports.items()},
@@ -94,17 +142,20 @@ class Report:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
     def summary_line(self) -> str:
-        failed = len(self.failures())
-        verdict = "PASSED" if self.passed else f"FAILED ({failed} of {len(self.checks)} checks)"
-        return f"{PASS if self.passed else FAIL} {self.model} v{self.version}: {verdict} in {self.seconds:.1f} s"
+        return (f"{PASS if self.passed else FAIL} {self.model} v{self.version}: {self.verdict()} "
+                f"({self.counts()}) in {self.seconds:.1f} s")
 
     def to_markdown(self) -> str:
-        verdict = f"{PASS} passed" if self.passed else f"{FAIL} failed ({len(self.failures())} of {len(self.checks)} checks)"
+        verdict = f"{PASS if self.passed else FAIL} {self.verdict().lower()} ({self.counts()})"
+        loader = self.machine.get("loader")
+        onednn = (self.machine.get("onednn") or {})
         lines = [
             f"## Validation of `{self.model}` version {self.version}: {verdict}",
             "",
-            f"Validated with TensorFlow {self.tensorflow_version} (Keras {self.keras_version}) standing in for "
-            f"TF Serving, in {self.seconds:.1f} s. Re-run with `make validate`.",
+            f"Validated with TensorFlow {self.tensorflow_version} (Keras {self.keras_version}), "
+            + (f"loaded through {loader}, " if loader else "")
+            + (f"oneDNN {'on' if onednn.get('enabled') else 'off'} ({onednn.get('variable')}), " if onednn else "")
+            + f"in {self.seconds:.1f} s. Re-run with `make validate`.",
             "",
             "| Layout | Export | Digest | Result |",
             "|---|---|---|---|",
@@ -113,7 +164,7 @@ class Report:
             lines.append(f"| {lay} | `{_md(e.path)}` | `{e.digest or '-'}` | {PASS if e.passed else FAIL} |")
         lines += ["", "| | Layout | Check | Detail | Figures |", "|---|---|---|---|---|"]
         for c in self.checks:
-            lines.append(f"| {PASS if c.passed else FAIL} | {c.layout or 'both'} | `{c.name}` | {_md(c.detail)} | "
+            lines.append(f"| {c.symbol} | {c.layout or 'both'} | `{c.name}` | {_md(('not run: ' if c.status == NOT_RUN_STATUS else '') + c.detail)} | "
                          f"{_md(figures_text(c.figures, limit=None))} |")
         if self.tolerances:
             lines += ["", "Tolerances:", ""]
@@ -141,6 +192,10 @@ class Report:
                 raise
             written.append(target)
         return written[0], written[1]
+
+
+def _check_id(check: Check) -> str:
+    return check.name + (f" ({check.layout})" if check.layout else "")
 
 
 def figures_text(figures: dict[str, Any], limit: int | None = 160) -> str:

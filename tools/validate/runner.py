@@ -9,17 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from tools import paths
+from tools import onednn, paths
 from tools.config import Config
 from tools.errors import UserError
-from tools.validate import badinput, correctness, layouts, ops, serving, structure
+from tools.validate import badinput, capi, correctness, layouts, ops, reference, serving, structure
 from tools.validate import tfs_formats as tfs
 from tools.validate.report import Check, ExportResult, Report
 from tools.validate.samples import Sample, correctness_samples
 
 # How many sample images go through every request format (each format and signature is one call).
 FORMAT_SAMPLES = 3
-_SOURCES: dict[str, object] = {}  # the source Keras model per model.yaml source, built once per process
+_SOURCES: dict[str, reference.Found] = {}  # the source Keras model per export_info source record, once per process
 
 
 def tolerances() -> dict:
@@ -57,7 +57,17 @@ def machine() -> dict:
         "memory_gb": memory_gb,
         "gpus": len(tf.config.list_physical_devices("GPU")),
         "nchw_runs_here": layouts.nchw_runs_here()[0],
+        "onednn": onednn.state(),
+        "loader": loader_name(),
     }
+
+
+def loader_name() -> str:
+    try:
+        capi.library()
+    except capi.CApiUnavailable as exc:
+        return f"{serving.PYTHON_LOADER} only ({exc})"
+    return serving.CAPI_LOADER
 
 
 def _quantity_mb(quantity: str) -> float:
@@ -79,6 +89,9 @@ class _Run:
 
     config: Config
     report: Report
+    models_dir: Path | None = None
+    source_file: Path | None = None  # --source: the file the export was made from, when not where model.yaml says
+    use_capi: bool = True
     answers: dict = field(default_factory=dict)
     metas: dict = field(default_factory=dict)
     infos: dict = field(default_factory=dict)
@@ -94,17 +107,23 @@ class _Run:
             self.report.add(name, layout, False, f"could not run: {type(exc).__name__}: {text[:300]}")
             return None
 
-    def reference(self, info: dict, samples: list[Sample]) -> correctness.Reference:
-        from export.source import load_source
+    def source(self, info: dict) -> reference.Found:
+        """The source model the export's own record names (see tools/validate/reference.py), built once."""
+        record = (info or {}).get("source") or {}
+        key = repr((sorted(record.items()), str(self.config.model.source), str(self.source_file), str(self.models_dir)))
+        if key not in _SOURCES:
+            _SOURCES[key] = reference.find_source(info, self.config, self.source_file, self.models_dir)
+        return _SOURCES[key]
 
-        src_key = repr((self.config.model.source, self.config.model.preprocessing))
-        if src_key not in _SOURCES:
-            _SOURCES[src_key] = load_source(self.config.model)
-        key = (src_key, tuple(info["input_size"]), info["preprocessing"], info["max_image_pixels"],
+    def reference(self, info: dict, samples: list[Sample]) -> tuple[correctness.Reference | None, str]:
+        found = self.source(info)
+        if found.source is None:
+            return None, found.where
+        key = (id(found.source), tuple(info["input_size"]), info["preprocessing"], info["max_image_pixels"],
                info.get("jpeg_fast_downscale", True))
         if key not in self.references:
-            self.references[key] = correctness.keras_reference(_SOURCES[src_key], samples, info)
-        return self.references[key]
+            self.references[key] = correctness.keras_reference(found.source, samples, info)
+        return self.references[key], found.where
 
 
 def _layout_of(path: Path) -> str:
@@ -130,10 +149,13 @@ def _entries_from_paths(version_dirs: list[Path]) -> list[tuple[str, Path]]:
 
 def validate(config: Config, version: int | None = None, models_dir: Path | None = None,
              paths_: list[Path] | None = None, reports_dir: Path | None = None, *,
-             echo: Callable[[Check], None] | None = None, write: bool = True) -> Report:
+             echo: Callable[[Check], None] | None = None, write: bool = True, accept_not_run: bool = False,
+             source_file: Path | None = None, use_capi: bool = True) -> Report:
     """Validate one version: `version` (default model.version) of both layouts under models_dir, or the
     version directories `paths_` (all of one version). Writes the report unless `write` is false or the
-    version cannot be told from the directory names."""
+    version cannot be told from the directory names. `accept_not_run` lets checks that could not run here
+    pass the report (they stay listed); `source_file` is the model/weights file the export came from when it
+    is not where model.yaml says; `use_capi` False skips TF Serving's load path (reported as not run)."""
     import keras
     import tensorflow as tf
 
@@ -157,15 +179,17 @@ def validate(config: Config, version: int | None = None, models_dir: Path | None
                 entries.append((layout, p))
         from_models_dir = True
     report = Report(model=name, version=version, tensorflow_version=tf.__version__, keras_version=keras.__version__,
-                    tolerances=tolerances(), machine=machine(), echo=echo)
-    run = _Run(config, report)
+                    tolerances=tolerances(), machine=machine(), echo=echo, accept_not_run=accept_not_run)
+    run = _Run(config, report, models_dir=models_dir, source_file=source_file, use_capi=use_capi)
     for layout, p in entries:
         report.exports[layout] = ExportResult(path=structure.shown(p), digest=None)
     for layout, p in entries:
         _validate_layout(run, layout, p, version, check_parent=from_models_dir or p.parent.name in paths.LAYOUTS)
     if all(lay in run.dirs for lay in paths.LAYOUTS):
-        weights_ok = run.guard("layouts.weights", None, layouts.check_weights, report, run.dirs, run.infos)
-        run.guard("layouts.agree", None, layouts.check_layouts_agree, report, run.answers, run.metas, bool(weights_ok))
+        run.guard("layouts.weights", None, layouts.check_weights, report, run.dirs, run.infos)
+        if all(run.metas.get(lay) is not None for lay in paths.LAYOUTS):
+            run.guard("layouts.graphs", None, layouts.check_graphs, report, run.metas)
+        run.guard("layouts.agree", None, layouts.check_layouts_agree, report, run.answers)
     report.seconds = time.monotonic() - start
     if write and version is not None:
         report.write(reports_dir)
@@ -200,9 +224,17 @@ def _validate_layout(run: _Run, layout: str, path: Path, version: int | None, ch
         return
     if layout in paths.LAYOUTS:
         run.dirs[layout] = path
-    export = serving.check_load(report, layout, path, config.model.name, version)
+    export = serving.check_load(report, layout, path, config.model.name, version, run.use_capi)
     if export is None:
         return
+    try:
+        _checks_on_loaded(run, layout, export, info)
+    finally:
+        export.close()
+
+
+def _checks_on_loaded(run: _Run, layout: str, export: serving.LoadedExport, info: dict | None) -> None:
+    report = run.report
     if not serving.check_signatures(report, layout, export, info):
         report.add("serving.calls", layout, False, "request, warmup, correctness and bad-input checks not run: "
                                                    "the signatures are not the serving contract")
@@ -212,10 +244,8 @@ def _validate_layout(run: _Run, layout: str, path: Path, version: int | None, ch
         return
     runs_nchw, reason = layouts.nchw_runs_here()
     if layout == "channels_first" and not runs_nchw:
-        # The report says so in its own line and in layouts.agree: nothing passes without being named.
-        report.add("serving.calls", layout, True, f"NOT RUN: this machine cannot run NCHW convolutions ({reason}); "
-                                                  "loaded and inspected only, compared by graph and weights in "
-                                                  "layouts.agree", executed=False)
+        report.not_run("serving.calls", layout, f"request, warmup, correctness and bad-input checks: {reason}; "
+                                                "loaded and inspected only")
         return
     _call_checks(run, layout, export, info)
 
@@ -224,6 +254,8 @@ def _call_checks(run: _Run, layout: str, export: serving.LoadedExport, info: dic
     report, config = run.report, run.config
     input_size, k, num_classes = tuple(info["input_size"]), int(info["top_k"]), int(info["num_classes"])
     samples = correctness_samples(input_size)
+    run.guard("serving.loaders_agree", layout, serving.check_loaders_agree, report, layout, export,
+              [s.data for s in samples[:FORMAT_SAMPLES]])
     run.guard("serving.request_formats", layout, serving.check_request_formats, report, layout, export,
               [s.data for s in samples[:FORMAT_SAMPLES]])
     run.guard("serving.warmup", layout, serving.check_warmup, report, layout, export)
@@ -233,9 +265,15 @@ def _call_checks(run: _Run, layout: str, export: serving.LoadedExport, info: dic
         correctness.check_outputs(report, layout, answers, labels, num_classes, k, samples)
         run.guard("correctness.batching", layout, correctness.check_batching, report, layout, export, samples, answers)
         run.guard("correctness.repeat", layout, correctness.check_repeat, report, layout, export, samples, answers)
-        ref = run.guard("correctness.parity", layout, run.reference, info, samples)
-        if ref is not None:
-            run.guard("correctness.parity", layout, correctness.check_parity, report, layout, answers, ref, info, labels)
+        found = run.guard("correctness.parity", layout, run.reference, info, samples)
+        if found is not None:
+            ref, where = found
+            if ref is None:
+                report.not_run("correctness.parity", layout, f"no reference: {where}; checked instead: the export's "
+                                                             "own answers, both layouts' weights and answers")
+            else:
+                run.guard("correctness.parity", layout, correctness.check_parity, report, layout, answers, ref,
+                          info, labels, where)
         run.answers[layout] = answers
     run.guard("badinput", layout, badinput.check_bad_inputs, report, layout, export, input_size, k,
               batch_rss_bound_mb(config, layout))
@@ -256,11 +294,26 @@ def discover_versions(config: Config, models_dir: Path) -> list[int]:
     return sorted(versions)
 
 
+def check_version_exists(config: Config, version: int, models_dir: Path) -> None:
+    """A usage error (nothing written) when no layout of `version` was exported."""
+    found = [lay for lay in paths.LAYOUTS if paths.version_dir(models_dir, config.model.name, lay, version).exists()]
+    if not found:
+        try:
+            have = discover_versions(config, models_dir)
+        except UserError:
+            have = []
+        raise UserError(f"version {version} of {config.model.name} is not exported in "
+                        f"{Path(models_dir) / config.model.name}"
+                        + (f" (exported: {', '.join(map(str, have))})" if have else "")
+                        + f": run `make export VERSION={version}` first")
+
+
 def validate_all(config: Config, models_dir: Path | None = None, reports_dir: Path | None = None, *,
-                 echo: Callable[[Check], None] | None = None, write: bool = True) -> list[Report]:
+                 echo: Callable[[Check], None] | None = None, write: bool = True, **kwargs) -> list[Report]:
     """Validate every exported version of model.name under models_dir; one report per version."""
     models_dir = Path(models_dir) if models_dir else paths.REPO_ROOT / paths.MODELS_DIR
     reports = []
     for version in discover_versions(config, models_dir):
-        reports.append(validate(config, version, models_dir, reports_dir=reports_dir, echo=echo, write=write))
+        reports.append(validate(config, version, models_dir, reports_dir=reports_dir, echo=echo, write=write,
+                                **kwargs))
     return reports

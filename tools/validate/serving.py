@@ -1,6 +1,9 @@
-"""Calling an export the way TF Serving does: load it with the `serve` tag, take requests over gRPC
-(PredictRequest protos) and REST (row and columnar JSON) through tfs_formats, run the named signature, and
-answer with the response TF Serving would send. Checks built on it: load, signatures, request formats, warmup."""
+"""Calling an export the way TF Serving does: load it with TF Serving's C++ loader (`LoadSavedModel`, through
+the C API in tools/validate/capi.py) with the `serve` tag, take requests over gRPC (PredictRequest protos) and
+REST (row and columnar JSON) through tfs_formats, run the named SignatureDef by its tensor names, and answer
+with the response TF Serving would send. Python's object loader (`tf.saved_model.load`) loads the same export
+beside it, and both must give the same answers: where they part, Python's loader has hidden what the server
+will do. Checks built on it: load, loaders agree, signatures, request formats, warmup."""
 from __future__ import annotations
 
 import json
@@ -12,6 +15,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from tools import paths
+from tools.validate import capi
 from tools.validate import tfs_formats as tfs
 from tools.validate.report import Report
 
@@ -22,18 +26,64 @@ OUTPUT_DTYPES = {paths.OUTPUT_CLASSES: tf.int64, paths.OUTPUT_PROBABILITIES: tf.
 NUMPY_OUTPUTS = {paths.OUTPUT_CLASSES: np.int64, paths.OUTPUT_PROBABILITIES: np.float32}
 
 
-class LoadedExport:
-    """One exported version, loaded and called as TF Serving loads and calls it."""
+# How the report names the two load paths.
+CAPI_LOADER = "TF Serving's C++ loader (C API: TF_LoadSessionFromSavedModel + TF_SessionRun)"
+PYTHON_LOADER = "Python's tf.saved_model.load"
 
-    def __init__(self, path: Path, layout: str, model_name: str, version: int | None):
+
+class LoadedExport:
+    """One exported version, loaded and called as TF Serving loads and calls it.
+
+    `session` is TF Serving's load path (None where the C API cannot run here: then `capi_unavailable` says why
+    and every call goes through Python's loader, which the report marks as not run). `loaded` is Python's
+    object loader, kept for the comparison; `python_error` holds why it failed to load, if it did."""
+
+    def __init__(self, path: Path, layout: str, model_name: str, version: int | None, use_capi: bool = True):
         self.path, self.layout, self.model_name, self.version = Path(path), layout, model_name, version
-        self.signatures = tfs.load_signatures(path)
+        self.session: capi.SavedModelSession | None = None
+        self.capi_unavailable: str | None = None if use_capi else "the C API path was turned off"
+        self.load_seconds = self.python_load_seconds = None
+        if use_capi:
+            try:
+                lib = capi.library()
+            except capi.CApiUnavailable as exc:
+                self.capi_unavailable = str(exc)
+            else:
+                start = time.monotonic()
+                try:
+                    self.session = capi.SavedModelSession(path, lib=lib)
+                except capi.CApiError as exc:
+                    raise tfs.ServingError(exc.code, tfs.error_summary(exc.message)) from None
+                self.load_seconds = time.monotonic() - start
+        self.signatures = (tfs.signature_map(self.session.meta_graph) if self.session is not None
+                           else tfs.load_signatures(path))
+        self.loaded, self.python_error = None, None
         start = time.monotonic()
-        self.loaded = tf.saved_model.load(str(path), tags=["serve"])
-        self.load_seconds = time.monotonic() - start
+        try:
+            self.loaded = tf.saved_model.load(str(path), tags=["serve"])
+        except Exception as exc:  # TensorFlow raises many types for a SavedModel it cannot rebuild
+            self.python_error = tfs.error_summary(str(exc)) or type(exc).__name__
+            if self.session is None:
+                raise
+        self.python_load_seconds = time.monotonic() - start
+        if self.load_seconds is None:
+            self.load_seconds = self.python_load_seconds
+
+    @property
+    def loader(self) -> str:
+        return CAPI_LOADER if self.session is not None else PYTHON_LOADER
 
     def run(self, signature_name: str, inputs: dict) -> dict[str, np.ndarray]:
-        """Run a signature on already-checked inputs; graph errors propagate as tf.errors.OpError."""
+        """Run a signature on already-checked inputs through TF Serving's path (Python's where it cannot run).
+        Graph errors propagate as capi.CApiError or tf.errors.OpError."""
+        if self.session is not None:
+            return self.session.run(signature_name, inputs)
+        return self.run_python(signature_name, inputs)
+
+    def run_python(self, signature_name: str, inputs: dict) -> dict[str, np.ndarray]:
+        """The same call through Python's object loader: its rebuilt tf.functions, not the SignatureDef."""
+        if self.loaded is None:
+            raise tfs.ServingError("FAILED_PRECONDITION", f"{PYTHON_LOADER} cannot load it: {self.python_error}")
         fn = self.loaded.signatures[signature_name]
         infos = self.signatures[signature_name].inputs
         feeds = {k: tf.constant(v, dtype=infos[k].dtype) for k, v in inputs.items()}
@@ -42,6 +92,8 @@ class LoadedExport:
     def _serve(self, signature_name: str, inputs: dict) -> dict[str, np.ndarray]:
         try:
             return self.run(signature_name, inputs)
+        except capi.CApiError as exc:
+            raise tfs.ServingError(exc.code, tfs.error_summary(exc.message)) from None
         except tf.errors.OpError as exc:
             raise tfs.error_from_tf(exc) from None
 
@@ -66,20 +118,74 @@ class LoadedExport:
         except tfs.ServingError as exc:
             return exc.http_status, exc.to_json()
 
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session = None
 
-def check_load(report: Report, layout: str, path: Path, model_name: str, version: int | None) -> LoadedExport | None:
+
+def check_load(report: Report, layout: str, path: Path, model_name: str, version: int | None,
+               use_capi: bool = True) -> LoadedExport | None:
     try:
-        export = LoadedExport(path, layout, model_name, version)
+        export = LoadedExport(path, layout, model_name, version, use_capi)
     except tfs.ServingError as exc:
-        report.add("serving.load", layout, False, f"not loadable with tag serve: {exc.message}")
+        report.add("serving.load", layout, False, f"TF Serving's loader refuses it (tag serve): {exc.message}",
+                   loader=CAPI_LOADER)
         return None
     except Exception as exc:  # TensorFlow raises many types for a broken SavedModel
         report.add("serving.load", layout, False,
-                   f"TensorFlow cannot load it with tag serve: {tfs.error_summary(str(exc))[:300]}")
+                   f"TensorFlow cannot load it with tag serve: {tfs.error_summary(str(exc))[:300]}",
+                   loader=PYTHON_LOADER)
         return None
-    report.add("serving.load", layout, True, "loads with tag serve", seconds=round(export.load_seconds, 2),
-               signatures=sorted(n for n in export.signatures if not n.startswith("__")))
+    sigs = sorted(n for n in export.signatures if not n.startswith("__"))
+    if export.session is None:
+        report.not_run("serving.load", layout, f"TF Serving's load path could not be exercised: "
+                                               f"{export.capi_unavailable}; loaded with {PYTHON_LOADER} only",
+                       loader=PYTHON_LOADER, seconds=round(export.load_seconds, 2), signatures=sigs)
+    else:
+        report.add("serving.load", layout, True, f"loads with tag serve through {CAPI_LOADER}",
+                   loader=CAPI_LOADER, seconds=round(export.load_seconds, 2), signatures=sigs)
     return export
+
+
+def check_loaders_agree(report: Report, layout: str, export: LoadedExport, images: list[bytes]) -> None:
+    """TF Serving's path and Python's loader give the same answers (both signatures) and warmup outcome."""
+    if export.session is None:
+        report.not_run("serving.loaders_agree", layout, f"no C API session to compare with: "
+                                                        f"{export.capi_unavailable}")
+        return
+    if export.loaded is None:
+        report.add("serving.loaders_agree", layout, False,
+                   f"{PYTHON_LOADER} refuses an export TF Serving's loader serves: {export.python_error[:300]}")
+        return
+    problems, worst = [], 0.0
+    inputs = {paths.INPUT_KEY: tfs.as_input_array(list(images))}
+    for sig in SIGNATURES:
+        answers = {}
+        for name, call in (("C API", export.run), ("Python", export.run_python)):
+            try:
+                answers[name] = call(sig, inputs)
+            except (capi.CApiError, tf.errors.OpError, tfs.ServingError) as exc:
+                error = tfs.error_from_tf(exc) if isinstance(exc, tf.errors.OpError) else exc
+                answers[name] = f"{error.code}: {tfs.error_summary(error.message)[:200]}"
+        a, b = answers["C API"], answers["Python"]
+        if isinstance(a, str) or isinstance(b, str):
+            if isinstance(a, str) != isinstance(b, str):
+                problems.append(f"{sig}: TF Serving's path answers {a if isinstance(a, str) else 'normally'}, "
+                                f"Python's loader {b if isinstance(b, str) else 'normally'}")
+            continue
+        if set(a) != set(b):
+            problems.append(f"{sig}: outputs {sorted(a)} through the C API, {sorted(b)} through Python")
+            continue
+        same, diff = _answers_equal(a, b)
+        worst = max(worst, diff)
+        if not same or diff > 0.0:
+            problems.append(f"{sig}: answers differ (probabilities by up to {diff:.3g})")
+    report.add("serving.loaders_agree", layout, not problems,
+               "; ".join(problems) or f"{CAPI_LOADER} and {PYTHON_LOADER} give identical answers on "
+                                      f"{' and '.join(SIGNATURES)}",
+               images=len(images), max_abs_diff=worst, capi_load_seconds=round(export.load_seconds or 0, 2),
+               python_load_seconds=round(export.python_load_seconds or 0, 2))
 
 
 def _describe(info) -> str:
@@ -93,7 +199,7 @@ def check_signatures(report: Report, layout: str, export: LoadedExport, info: di
     problems = []
     for name in SIGNATURES:
         sig = export.signatures.get(name)
-        if sig is None or name not in export.loaded.signatures:
+        if sig is None:
             problems.append(f"signature {name!r} is missing (has {', '.join(sorted(export.signatures)) or 'none'})")
             continue
         if sig.method_name != tfs.PREDICT_METHOD:

@@ -175,8 +175,28 @@ def read_export_info(path: Path) -> dict | None:
     return info if isinstance(info, dict) else None
 
 
+def _source_note(info: dict, config: Config) -> str | None:
+    """How model.yaml's source differs from the export's own record (information, not a failure)."""
+    record = info.get("source") or {}
+    src = config.model.source
+    if record.get("kind") == "model_file":
+        if src.model_file is None:
+            return f"made from model file {record.get('file')}; model.yaml names {src.architecture} instead"
+        if src.model_file.name != record.get("file"):
+            return f"made from model file {record.get('file')}; model.yaml names {src.model_file.name}"
+    elif record.get("kind") == "architecture":
+        if src.model_file is not None:
+            return f"made from {record.get('architecture')}; model.yaml names model file {src.model_file.name}"
+        if record.get("architecture") != src.architecture:
+            return f"made from {record.get('architecture')}; model.yaml names {src.architecture}"
+    return None
+
+
 def check_export_info(report: Report, layout: str, path: Path, config: Config, version: int | None) -> dict | None:
-    """The export's own record agrees with where it lies and with model.yaml."""
+    """The export's own record agrees with where it lies and with what model.yaml pins for serving (name,
+    version, top_k: the overlays are rendered from them). Its own settings (source, preprocessing, input size,
+    classes) are what TF Serving will run and what the other checks use; where model.yaml says otherwise,
+    the line says so without failing."""
     info_path = path / paths.ASSETS_EXTRA_DIR / paths.EXPORT_INFO_FILE
     if not info_path.is_file():
         report.add("structure.export_info", layout, False, f"{paths.ASSETS_EXTRA_DIR}/{paths.EXPORT_INFO_FILE} is missing")
@@ -187,23 +207,29 @@ def check_export_info(report: Report, layout: str, path: Path, config: Config, v
         return None
     problems = [f"no {k!r}" for k in INFO_KEYS if k not in info]
     settings = config.model
-    expected = {
-        "model_name": settings.name,
-        "version": version,
-        "layout": layout if layout in paths.LAYOUTS else info.get("layout"),
-        "preprocessing": settings.preprocessing_mode,
-        "max_image_pixels": settings.max_image_pixels,
-        "jpeg_fast_downscale": settings.jpeg_fast_downscale,
+    pinned = {
+        "model_name": (settings.name, "model.yaml's model.name (the name TF Serving serves)"),
+        "version": (version, "its directory"),
+        "layout": (layout if layout in paths.LAYOUTS else info.get("layout"), "its directory"),
     }
     if "num_classes" in info:
-        expected["top_k"] = min(settings.top_k, info["num_classes"])
-    for key, want in expected.items():
+        pinned["top_k"] = (min(settings.top_k, info["num_classes"]), "model.yaml's model.top_k (the overlays' "
+                                                                     "smoke test expects it)")
+    for key, (want, where) in pinned.items():
         if key in info and want is not None and info[key] != want:
-            where = "its directory" if key in ("version", "layout") else "model.yaml"
             problems.append(f"{key} is {info[key]!r} but {where} says {want!r}")
-    report.add("structure.export_info", layout, not problems,
-               ("export_info.json: " + "; ".join(problems)) if problems else
-               f"{paths.EXPORT_INFO_FILE} agrees with its place and model.yaml",
+    own = {"preprocessing": settings.preprocessing_mode, "max_image_pixels": settings.max_image_pixels,
+           "jpeg_fast_downscale": settings.jpeg_fast_downscale}
+    notes = [f"{k} {info[k]!r} (model.yaml: {v!r})" for k, v in own.items() if k in info and info[k] != v]
+    source_note = _source_note(info, config)
+    if source_note:
+        notes.insert(0, source_note)
+    detail = ("export_info.json: " + "; ".join(problems)) if problems else (
+        f"{paths.EXPORT_INFO_FILE} agrees with its place and with what model.yaml pins (name, top_k)"
+        + (f"; the export's own settings, used by every check, differ from model.yaml: {'; '.join(notes)}"
+           if notes else ""))
+    report.add("structure.export_info", layout, not problems, detail,
                input_size=info.get("input_size"), num_classes=info.get("num_classes"), top_k=info.get("top_k"),
-               preprocessing=info.get("preprocessing"), exported_with_tf=info.get("tensorflow_version"))
+               preprocessing=info.get("preprocessing"), exported_with_tf=info.get("tensorflow_version"),
+               differs_from_model_yaml=len(notes))
     return info
