@@ -114,6 +114,8 @@ MUTATIONS = [
     ("rollout", "gpu", lambda o: deployment(o)["spec"]["strategy"]["rollingUpdate"].update(maxUnavailable=2),
      "maxUnavailable 2 can take every pod down at minReplicas 2"),
     ("rollout", "gpu", lambda o: pod(o).pop("topologySpreadConstraints"), "no topologySpreadConstraints"),
+    ("rollout", "gpu", lambda o: pod(o)["topologySpreadConstraints"][0].update(whenUnsatisfiable="DoNotSchedule"),
+     "is DoNotSchedule, which can strand a scale-up"),
     ("rollout", "cpu", lambda o: serving(o).pop("lifecycle"), "no preStop hook"),
     ("rollout", "cpu", lambda o: pod(o).update(terminationGracePeriodSeconds=10), "leaves no time after the 20 s"),
     ("serving-config", "cpu", lambda o: configmap(o, "tf-serving-config")["data"].update(

@@ -110,3 +110,37 @@ def test_pod_requests_follow_the_scheduler():
 ])
 def test_toleration_matching(toleration, taint, ok):
     assert tolerates(toleration, taint) is ok
+
+
+# --- The topology spread cannot strand a scale-up (k8s/base/deployment.yaml, ScheduleAnyway) ---
+from tools.doctor.scheduling import schedule_replicas, spread_problems  # noqa: E402
+
+
+def _two_gpu_node():
+    node = copy.deepcopy(NODES["gpu-operator"])  # 2 GPUs, 31.5 CPUs: room for two serving pods
+    return node
+
+
+def test_do_not_schedule_would_strand_the_second_replica_on_a_free_gpu(built):
+    """One node with two free GPUs plus one CPU node. With whenUnsatisfiable DoNotSchedule the CPU node counts as
+    an empty domain (the pod tolerates it: no taint, no selector), so the second replica's skew on the GPU node is
+    2 and it stays Pending although a GPU is free. ScheduleAnyway, what the base ships, places both."""
+    deployment = next(o for o in built["gpu"] if o["kind"] == "Deployment")
+    spec = copy.deepcopy(deployment["spec"]["template"]["spec"])
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    nodes = [_two_gpu_node(), NODES["eks-cpu"]]
+    gpu_node = nodes[0]["metadata"]["name"]
+    assert schedule_replicas(spec, labels, nodes, 3) == [gpu_node, gpu_node, None]  # the third: no GPU left
+
+    strict = copy.deepcopy(spec)
+    strict["topologySpreadConstraints"][0]["whenUnsatisfiable"] = "DoNotSchedule"
+    assert schedule_replicas(strict, labels, nodes, 2) == [gpu_node, None]
+    assert spread_problems(strict, labels, nodes[0], nodes, {gpu_node: 1}) == [
+        "node(s) didn't match pod topology spread constraints (kubernetes.io/hostname: skew 2 > maxSkew 1)"]
+
+
+def test_the_built_spread_never_filters(built):
+    for overlay in ("cpu", "gpu"):
+        deployment = next(o for o in built[overlay] if o["kind"] == "Deployment")
+        constraints = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert {c["whenUnsatisfiable"] for c in constraints} == {"ScheduleAnyway"}

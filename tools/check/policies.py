@@ -468,6 +468,12 @@ def rollout(overlay: Overlay) -> list[str]:
     affinity = (pod.get("affinity") or {}).get("podAntiAffinity")
     if not pod.get("topologySpreadConstraints") and not affinity:
         out.append(f"{_where(deployment)}: no topologySpreadConstraints or podAntiAffinity: replicas may share a node")
+    for c in pod.get("topologySpreadConstraints") or []:
+        # Nodes too small for the pod still count as spread domains, so a hard spread can keep a replica Pending
+        # next to a free GPU (docs/deployment.md#rollouts-and-spreading; tests/k8s/test_scheduling.py).
+        if c.get("whenUnsatisfiable", "DoNotSchedule") == "DoNotSchedule":
+            out.append(f"{_where(deployment)}: topology spread over {c.get('topologyKey')} is DoNotSchedule, which can "
+                       "strand a scale-up: use ScheduleAnyway")
     c = container(pod, names.SERVING_CONTAINER) or {}
     pre_stop = ((c.get("lifecycle") or {}).get("preStop") or {})
     if not pre_stop:

@@ -152,3 +152,76 @@ def pod_spec_of(objects: Iterable[Obj], kind: str = "Deployment", name: str = "t
         if obj.get("kind") == kind and (obj.get("metadata") or {}).get("name") == name:
             return obj["spec"]["template"]["spec"]
     raise KeyError(f"no {kind}/{name} in the build")
+
+
+def _selects(selector: Obj, labels: dict[str, str]) -> bool:
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    return all(_expression_matches(e, labels) for e in selector.get("matchExpressions") or [])
+
+
+def spread_problems(spec: Obj, pod_labels: dict[str, str], node: Obj, nodes: list[Obj],
+                    placed: dict[str, int]) -> list[str]:
+    """PodTopologySpread's filter (podtopologyspread/filtering.go) for the DoNotSchedule constraints of `spec`.
+
+    `placed`: node name -> pods already there that the constraint's labelSelector matches. Domains are the
+    topologyKey values of the nodes that pass nodeAffinityPolicy (default Honor: the pod's nodeSelector/affinity)
+    and nodeTaintsPolicy (default Ignore; Honor: only nodes whose taints the pod tolerates). The pod may go to
+    `node` only if its domain's count + 1 - the smallest count over all domains <= maxSkew. Resources play no
+    part: a domain the pod cannot fit still holds the minimum down (the stranded scale-up)."""
+    out = []
+    for c in spec.get("topologySpreadConstraints") or []:
+        if c.get("whenUnsatisfiable", "DoNotSchedule") != "DoNotSchedule":
+            continue
+        if not _selects(c.get("labelSelector") or {}, pod_labels):
+            continue
+        key = c["topologyKey"]
+
+        def eligible(n: Obj) -> bool:
+            labels = (n.get("metadata") or {}).get("labels") or {}
+            if key not in labels:
+                return False
+            if c.get("nodeAffinityPolicy", "Honor") == "Honor" and affinity_problems(spec, labels):
+                return False
+            if c.get("nodeTaintsPolicy", "Ignore") == "Honor":
+                for taint in (n.get("spec") or {}).get("taints") or []:
+                    if taint.get("effect") in ("NoSchedule", "NoExecute") and not any(
+                            tolerates(t, taint) for t in spec.get("tolerations") or []):
+                        return False
+            return True
+
+        counts: dict[str, int] = {}
+        for n in nodes:
+            if eligible(n):
+                domain = n["metadata"]["labels"][key]
+                counts[domain] = counts.get(domain, 0) + placed.get(n["metadata"]["name"], 0)
+        domain = ((node.get("metadata") or {}).get("labels") or {}).get(key)
+        if domain is None or domain not in counts:
+            continue
+        skew = counts[domain] + 1 - min(counts.values())
+        if skew > c.get("maxSkew", 1):
+            out.append(f"node(s) didn't match pod topology spread constraints ({key}: skew {skew} > maxSkew "
+                       f"{c.get('maxSkew', 1)})")
+    return out
+
+
+def schedule_replicas(spec: Obj, pod_labels: dict[str, str], nodes: list[Obj], replicas: int) -> list[str | None]:
+    """Place `replicas` copies of the pod one after another, each on the first node every filter admits (the
+    scheduler's score phase is not modelled); None for a replica that stays Pending."""
+    used: dict[str, dict[str, Decimal]] = {n["metadata"]["name"]: {} for n in nodes}
+    placed: dict[str, int] = {}
+    requests = pod_requests(spec)
+    result: list[str | None] = []
+    for _ in range(replicas):
+        chosen = None
+        for n in nodes:
+            name = n["metadata"]["name"]
+            if not fits(spec, n, used[name]) and not spread_problems(spec, pod_labels, n, nodes, placed):
+                chosen = name
+                break
+        result.append(chosen)
+        if chosen:
+            placed[chosen] = placed.get(chosen, 0) + 1
+            for k, v in requests.items():
+                used[chosen][k] = used[chosen].get(k, Decimal(0)) + v
+    return result
