@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 VERSION ?=
 ARGS ?=
 
-.PHONY: help venv lock export validate render check test test-fast bench publish bump status client profile clean
+.PHONY: help venv lock export validate render check test test-fast bench publish bump status client profile clean doctor
 
 help: ## list every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,6 +64,10 @@ bump: $(STAMP) ## open a pull request that bumps the served model version: make 
 
 status: $(STAMP) ## sync, health and served model version per cluster (needs a kubeconfig)
 	$(PY) -m tools status $(ARGS)
+
+# --- issue 12: cluster readiness ---
+doctor: $(STAMP) ## read-only checks of a live cluster before the first sync: make doctor [ARGS="--context CTX"]
+	$(PY) -m tools doctor $(ARGS)
 
 client: $(STAMP) ## send images to a TF Serving endpoint and print top-k labels: make client ARGS="--url ... img.jpg"
 	$(PY) -m tools client $(ARGS)

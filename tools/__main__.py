@@ -14,6 +14,7 @@ COMMANDS = {
     "publish": ("tools.publish.cli", "upload a validated version of both layouts to the model store"),
     "bump": ("tools.bump.cli", "open a pull request that bumps the served model version"),
     "status": ("tools.status.cli", "sync, health and served model version per cluster"),
+    "doctor": ("tools.doctor.cli", "check a live cluster is ready for the first sync (read-only)"),
     "client": ("tools.client.cli", "send images to TF Serving and print top-k labels"),
     "profile": ("tools.profile.cli", "latency/throughput sweep over batch sizes and concurrency"),
     "bench": ("tools.bench.cli", "benchmark the servable and write a report"),

@@ -112,6 +112,15 @@ class Target:
     gpus: int = 0
     gpu_memory_fraction: float | None = None
     node_selector: dict[str, str] = field(default_factory=dict)
+    # --- issue 12: GPU platform, explicit tolerations, rollout (read by _read_deployment_settings) ---
+    platform: str = "generic"
+    tolerations: tuple["Toleration", ...] = ()
+    rollout: "Rollout | None" = None
+
+    @property
+    def scheduling(self) -> "GpuScheduling":
+        """Node selector, required label keys and tolerations of the pod: the platform's, then model.yaml's."""
+        return gpu_scheduling(self)
 
     @property
     def is_gpu(self) -> bool:
@@ -153,6 +162,7 @@ class ModelSettings:
 class Store:
     uri: str
     publish_uri: str | None
+    identity: "StoreIdentity | None" = None  # issue 12: workload identity of the pods that fetch
 
     @property
     def scheme(self) -> str:
@@ -179,6 +189,7 @@ class Config:
     deploy: Deploy
     targets: dict[str, Target]
     path: Path
+    images: "Images | None" = None  # issue 12: digest pins of the images model.yaml does not otherwise name
 
     def targets_for_layout(self, layout: str) -> list[Target]:
         return [t for t in self.targets.values() if t.layout == layout]
@@ -340,6 +351,7 @@ def _read_store(node: _Node) -> Store:
         return value
 
     store = Store(uri=uri("uri"), publish_uri=uri("publish_uri", None))
+    store = _with_identity(store, node)
     node.done()
     return store
 
@@ -449,6 +461,7 @@ def _read_target(name: str, node: _Node) -> Target:
         gpu_memory_fraction=None if fraction is None else node.float("gpu_memory_fraction"),
         node_selector=selector,
     )
+    target = _read_deployment_settings(target, node)
     if accelerator == "none":
         if layout == "channels_first":
             node.fail("channels_first needs a GPU target: the CPU serving image cannot run NCHW convolutions", "layout")
@@ -480,8 +493,9 @@ def parse_config(data: Any, file: str = paths.MODEL_YAML, base: Path | None = No
     for layout in model.digests:
         if not any(t.layout == layout for t in targets.values()):
             root.fail(f"no target serves {layout}", f"model.digests.{layout}")
+    images = _read_images(root.child("images", {}))
     root.done()
-    return Config(model=model, store=store, deploy=deploy, targets=targets, path=base / file)
+    return Config(model=model, store=store, deploy=deploy, targets=targets, path=base / file, images=images)
 
 
 def load_yaml(path: Path) -> Any:
@@ -499,3 +513,192 @@ def load_yaml(path: Path) -> Any:
 def load_config(path: str | Path | None = None) -> Config:
     path = Path(path) if path else paths.REPO_ROOT / paths.MODEL_YAML
     return parse_config(load_yaml(path), file=path.name, base=path.resolve().parent)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Issue 12: where GPU pods may run (targets.<t>.platform, tolerations), how they roll out (targets.<t>.rollout),
+# which cloud identity the fetching pods use (store.identity), and digest pins of the helper images (images).
+# ----------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Toleration:
+    key: str
+    operator: str = "Exists"  # Exists or Equal
+    value: str | None = None
+    effect: str = "NoSchedule"
+
+    def as_dict(self) -> dict[str, str]:
+        out = {"key": self.key, "operator": self.operator}
+        if self.value is not None:
+            out["value"] = self.value
+        out["effect"] = self.effect
+        return out
+
+
+@dataclass(frozen=True)
+class GpuScheduling:
+    node_selector: dict[str, str]
+    required_label_keys: tuple[str, ...]  # node affinity `Exists` terms (a label whose value varies per GPU)
+    tolerations: tuple[Toleration, ...]
+
+
+# The taint GKE puts on GPU nodes of a cluster that also has CPU nodes:
+# https://cloud.google.com/kubernetes-engine/docs/how-to/gpus ("nvidia.com/gpu=present:NoSchedule").
+# Clusters with the GPU Operator or EKS node groups are commonly tainted the same way by their owners.
+_NVIDIA_TAINT = Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
+# The taint AKS's GPU guide suggests for GPU node pools (`az aks nodepool add --node-taints sku=gpu:NoSchedule`):
+# https://learn.microsoft.com/azure/aks/use-nvidia-gpu
+_AKS_TAINT = Toleration(key="sku", operator="Equal", value="gpu", effect="NoSchedule")
+
+# targets.<t>.platform -> where the GPU pods go. Every platform relies first on the nvidia.com/gpu limit, which
+# alone keeps the pod off nodes without GPUs (the scheduler's NodeResourcesFit filter); the selectors below only
+# narrow the choice further on clusters that label their GPU nodes.
+GPU_PLATFORMS: dict[str, GpuScheduling] = {
+    # Works on all of the below: no label required, both common GPU taints tolerated.
+    "generic": GpuScheduling({}, (), (_NVIDIA_TAINT, _AKS_TAINT)),
+    # GKE labels every GPU node `cloud.google.com/gke-accelerator: <gpu type>` (nvidia-l4, nvidia-tesla-t4, ...):
+    # https://cloud.google.com/kubernetes-engine/docs/how-to/gpus#multiple_gpus
+    "gke": GpuScheduling({}, ("cloud.google.com/gke-accelerator",), (_NVIDIA_TAINT,)),
+    # EKS accelerated AMIs add no GPU label or taint; the NVIDIA device plugin adds only the nvidia.com/gpu
+    # resource (https://docs.aws.amazon.com/eks/latest/userguide/ml-eks-optimized-ami.html), so the limit is
+    # the selector. The nvidia.com/gpu toleration covers node groups tainted by their owners.
+    "eks": GpuScheduling({}, (), (_NVIDIA_TAINT,)),
+    # AKS GPU node pools carry `accelerator: nvidia` (https://learn.microsoft.com/azure/aks/use-nvidia-gpu).
+    "aks": GpuScheduling({"accelerator": "nvidia"}, (), (_AKS_TAINT,)),
+    # Only the NVIDIA GPU Operator sets `nvidia.com/gpu.present: "true"` (NVIDIA/gpu-operator
+    # controllers/state_manager.go, commonGPULabelKey).
+    "gpu-operator": GpuScheduling({"nvidia.com/gpu.present": "true"}, (), (_NVIDIA_TAINT,)),
+}
+TOLERATION_OPERATORS = ("Exists", "Equal")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def gpu_scheduling(target: Target) -> GpuScheduling:
+    """The platform's scheduling; an explicit node_selector replaces its selector, explicit tolerations add."""
+    if not target.is_gpu:
+        return GpuScheduling({}, (), target.tolerations)
+    base = GPU_PLATFORMS[target.platform]
+    selector = dict(target.node_selector) if target.node_selector else dict(base.node_selector)
+    keys = () if target.node_selector else base.required_label_keys
+    tolerations = tuple(dict.fromkeys(base.tolerations + target.tolerations))
+    return GpuScheduling(selector, keys, tolerations)
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """RollingUpdate of the serving Deployment (kubernetes.io/docs/concepts/workloads/controllers/deployment)."""
+    max_surge: int
+    max_unavailable: int
+
+
+def default_rollout(accelerator: str, min_replicas: int) -> Rollout:
+    """CPU: surge one pod, never drop one. GPU with more than one replica: replace in place (no spare GPU needed);
+    a single GPU replica can only be replaced by surging, which needs a spare GPU or the cluster autoscaler."""
+    if accelerator != "none" and min_replicas > 1:
+        return Rollout(max_surge=0, max_unavailable=1)
+    return Rollout(max_surge=1, max_unavailable=0)
+
+
+def _read_toleration(node: _Node) -> Toleration:
+    t = Toleration(
+        key=node.str("key", pattern=_LABEL_KEY_RE, what="taint key"),
+        operator=node.str("operator", "Exists", choices=TOLERATION_OPERATORS),
+        value=node.optional_str("value", pattern=_LABEL_VALUE_RE, what="taint value"),
+        effect=node.str("effect", "NoSchedule", choices=TAINT_EFFECTS),
+    )
+    if t.operator == "Equal" and t.value is None:
+        node.fail("is required with operator Equal", "value")
+    if t.operator == "Exists" and t.value is not None:
+        node.fail("must be unset with operator Exists", "value")
+    node.done()
+    return t
+
+
+def _read_deployment_settings(target: Target, node: _Node) -> Target:
+    from dataclasses import replace
+
+    platform = node.str("platform", "generic", choices=tuple(GPU_PLATFORMS))
+    if target.accelerator == "none" and "platform" in node.data:
+        node.fail("applies to GPU targets only", "platform")
+    raw = node.raw("tolerations", [])
+    if not isinstance(raw, list):
+        node.fail(f"must be a list of {{key, operator, value, effect}}, got {_describe(raw)}", "tolerations")
+    tolerations = tuple(_read_toleration(_Node(t, node.key(f"tolerations[{i}]"), node.file, node.base))
+                        for i, t in enumerate(raw))
+    a = target.autoscaling
+    default = default_rollout(target.accelerator, a.min_replicas)
+    r = node.child("rollout", {})
+    rollout = Rollout(max_surge=r.int("max_surge", default.max_surge, minimum=0),
+                      max_unavailable=r.int("max_unavailable", default.max_unavailable, minimum=0))
+    r.done()
+    if rollout.max_surge == 0 and rollout.max_unavailable == 0:
+        r.fail("max_surge and max_unavailable cannot both be 0 (Kubernetes rejects it: the rollout could never start)")
+    if rollout.max_unavailable >= a.min_replicas:
+        r.fail(f"max_unavailable {rollout.max_unavailable} would take every serving pod down during a rollout at "
+               f"autoscaling.min_replicas {a.min_replicas}: lower it or raise min_replicas", "max_unavailable")
+    return replace(target, platform=platform, tolerations=tolerations, rollout=rollout)
+
+
+# store.identity: the cloud identity the fetching pods use; rendered into the ServiceAccount (and pod labels).
+IDENTITY_PROVIDERS = ("gke", "eks")
+_GSA_RE = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]@[a-z][-a-z0-9]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$")
+_ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$")
+
+
+@dataclass(frozen=True)
+class StoreIdentity:
+    provider: str  # gke | eks
+    principal: str  # the Google service account e-mail, or the IAM role ARN
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        """ServiceAccount annotations. GKE Workload Identity: `iam.gke.io/gcp-service-account`
+        (https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity); EKS IRSA:
+        `eks.amazonaws.com/role-arn` (aws/amazon-eks-pod-identity-webhook README)."""
+        key = {"gke": "iam.gke.io/gcp-service-account", "eks": "eks.amazonaws.com/role-arn"}[self.provider]
+        return {key: self.principal}
+
+
+def _with_identity(store: Store, node: _Node) -> Store:
+    from dataclasses import replace
+
+    if node.raw("identity", None) is None:
+        return store
+    n = node.child("identity")
+    present = [p for p in IDENTITY_PROVIDERS if p in n.data]
+    if len(present) != 1:
+        n.fail(f"give exactly one of {', '.join(IDENTITY_PROVIDERS)} (gke: a Google service account e-mail, "
+               "eks: an IAM role ARN)")
+    provider = present[0]
+    pattern, what, scheme = {"gke": (_GSA_RE, "Google service account e-mail", "gs"),
+                             "eks": (_ROLE_ARN_RE, "IAM role ARN", "s3")}[provider]
+    principal = n.str(provider, pattern=pattern, what=what)
+    n.done()
+    if store.scheme != scheme:
+        n.fail(f"{provider} identity reads {scheme}:// stores, but store.uri is {store.uri!r}", provider)
+    return replace(store, identity=StoreIdentity(provider, principal))
+
+
+@dataclass(frozen=True)
+class Images:
+    """Tags and digests of the helper images (rclone init step, python smoke test); the serving image is per target."""
+    pins: dict[str, ImageRef]
+    unpinned_waiver: str | None  # why images without a digest are accepted for now; None: they fail `make check`
+
+    def unpinned(self, config: "Config") -> list[str]:
+        refs = [i for i in self.pins.values()] + [t.image for t in config.targets.values()]
+        return [i.reference for i in refs if not i.digest]
+
+
+def _read_images(node: _Node) -> Images:
+    pins_node = node.child("pins", {})
+    pins = {}
+    for name in list(pins_node.data):
+        if not isinstance(name, str) or not _IMAGE_REPO_RE.match(name):
+            pins_node.fail("is not an image name", str(name))
+        child = pins_node.child(name)
+        child.data = {"repository": name, **child.data}
+        pins[name] = _read_image(child)
+    images = Images(pins=pins, unpinned_waiver=node.optional_str("unpinned_waiver"))
+    node.done()
+    return images

@@ -243,3 +243,37 @@ def test_smoke_test_job_in_each_overlay(built, config, target):
     selector = service["spec"]["selector"]
     labels = spec["template"]["metadata"]["labels"]
     assert not all(labels.get(k) == v for k, v in selector.items())
+
+
+# --- issue 12: the supported Argo CD range, checked against each release's own CRDs (tools/argocd/crds.py) ---
+from tools.argocd import crds  # noqa: E402
+
+OLD_CRDS = Path(__file__).resolve().parent / "fixtures" / "argocd-crds"  # v3.2.0: below the supported range
+
+
+def test_the_supported_range_is_3_3_to_3_5_with_vendored_sources():
+    assert crds.SUPPORTED == ("v3.3.0", "v3.5.1")
+    for release in crds.SUPPORTED:
+        data = crds.load(release)
+        assert data["release"] == release and len(data["commit"]) == 40 and "argoproj/argo-cd" in data["_source"]
+        assert set(data["kinds"]) == {"Application", "ApplicationSet", "AppProject"}
+
+
+@pytest.mark.parametrize("release", crds.SUPPORTED)
+def test_every_object_is_valid_for_the_oldest_and_newest_release(objects, release):
+    assert [p for _, obj in objects for p in crds.crd_problems(obj, release)] == []
+
+
+def test_3_2_would_silently_drop_the_namespace_name_limit(objects):
+    problems = [p for _, obj in objects for p in crds.crd_problems(obj, "v3.2.0", OLD_CRDS)]
+    assert problems == ["Argo CD v3.2.0: AppProject/resnet: spec.clusterResourceWhitelist[0].name: not in this "
+                        "release's CRD (the API server would drop it silently)"]
+
+
+def test_a_wrong_type_and_an_unknown_field_are_reported(objects):
+    app = one(objects, "Application")
+    app["spec"]["syncPolicy"]["retry"]["limit"] = "five"
+    app["spec"]["syncPolicy"]["retry"]["refrsh"] = True
+    problems = crds.crd_problems(app, "v3.5.1")
+    assert any("spec.syncPolicy.retry.limit: 'five' is not of type 'integer'" in p for p in problems), problems
+    assert any("spec.syncPolicy.retry.refrsh: not in this release's CRD" in p for p in problems), problems

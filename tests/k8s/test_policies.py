@@ -82,8 +82,10 @@ MUTATIONS = [
     ("gpu", "gpu", lambda o: serving(o)["resources"].setdefault("requests", {}).update({"nvidia.com/gpu": "2"}),
      "nvidia.com/gpu requests (2) must equal limits (1)"),
     ("gpu", "gpu", lambda o: serving(o)["resources"]["limits"].pop("nvidia.com/gpu"), "nvidia.com/gpu limit is None"),
-    ("gpu", "gpu", lambda o: pod(o).pop("tolerations"), "no toleration for the nvidia.com/gpu taint"),
-    ("gpu", "gpu", lambda o: pod(o).pop("nodeSelector"), "nodeSelector nvidia.com/gpu.present=None"),
+    ("gpu", "gpu", lambda o: pod(o).pop("tolerations"), "no toleration {'key': 'nvidia.com/gpu'"),
+    # The generic platform selects no label: an added one (a node pool only some clusters have) is a violation.
+    ("gpu", "gpu", lambda o: pod(o).update(nodeSelector={"nvidia.com/gpu.present": "true"}),
+     "nodeSelector {'nvidia.com/gpu.present': 'true'}, model.yaml says {}"),
     ("gpu", "gpu", lambda o: serving(o)["args"].pop(), "args lack --per_process_gpu_memory_fraction"),
     ("layout", "cpu", lambda o: configmap(o, "tf-serving-model")["data"].update(
         MODEL_SOURCE=configmap(o, "tf-serving-model")["data"]["MODEL_SOURCE"].replace("channels_last",
@@ -103,13 +105,17 @@ MUTATIONS = [
     ("disruption", "cpu", lambda o: next(x for x in o if x["kind"] == "PodDisruptionBudget")["spec"].update(
         maxUnavailable=0), "maxUnavailable 0 blocks every node drain"),
     ("disruption", "gpu", lambda o: next(x for x in o if x["kind"] == "PodDisruptionBudget").update(
-        spec={"minAvailable": 1, "selector": pod_selector(o)}), "minAvailable 1 with minReplicas 1"),
+        spec={"minAvailable": 2, "selector": pod_selector(o)}), "minAvailable 2 with minReplicas 2"),
     ("disruption", "cpu", lambda o: next(x for x in o if x["kind"] == "PodDisruptionBudget").update(
         spec={"minAvailable": "100%", "selector": pod_selector(o)}), "minAvailable 100%"),
     ("disruption", "cpu", lambda o: remove(o, "PodDisruptionBudget"), "no PodDisruptionBudget selects its pods"),
     ("rollout", "cpu", lambda o: deployment(o)["spec"]["strategy"]["rollingUpdate"].update(maxUnavailable=1),
-     "maxUnavailable 0"),
+     "maxSurge/maxUnavailable 1/1, model.yaml targets.cpu.rollout says 1/0"),
+    ("rollout", "gpu", lambda o: deployment(o)["spec"]["strategy"]["rollingUpdate"].update(maxUnavailable=2),
+     "maxUnavailable 2 can take every pod down at minReplicas 2"),
     ("rollout", "gpu", lambda o: pod(o).pop("topologySpreadConstraints"), "no topologySpreadConstraints"),
+    ("rollout", "gpu", lambda o: pod(o)["topologySpreadConstraints"][0].update(whenUnsatisfiable="DoNotSchedule"),
+     "is DoNotSchedule, which can strand a scale-up"),
     ("rollout", "cpu", lambda o: serving(o).pop("lifecycle"), "no preStop hook"),
     ("rollout", "cpu", lambda o: pod(o).update(terminationGracePeriodSeconds=10), "leaves no time after the 20 s"),
     ("serving-config", "cpu", lambda o: configmap(o, "tf-serving-config")["data"].update(

@@ -118,3 +118,4 @@ def run_checks(repo_root: Path | str = paths.REPO_ROOT, config_path: Path | str 
 
 # The built-in checks register first, so they always run (and print) before any plug-in's.
 from tools.check import builtin  # noqa: E402,F401
+from tools.check import image_pins  # noqa: E402,F401  (issue 12: digest pins or a waiver)

@@ -313,13 +313,23 @@ def gpu(overlay: Overlay) -> list[str]:
         if quantity(limit) != Decimal(target.gpus):
             out.append(f"{_where(deployment, c)}: {names.GPU_RESOURCE} limit is {limit}, model.yaml "
                        f"targets.{target.name}.gpus says {target.gpus}")
-        if not any(t.get("key") == names.GPU_RESOURCE and t.get("effect") in (None, "NoSchedule")
-                   for t in spec.get("tolerations") or []):
-            out.append(f"{_where(deployment)}: no toleration for the {names.GPU_RESOURCE} taint of GPU nodes")
+        # The pod's placement is exactly model.yaml's (platform + explicit fields, tools/config.py GPU_PLATFORMS).
+        scheduling = target.scheduling
+        tolerations = spec.get("tolerations") or []
+        for t in scheduling.tolerations:
+            if t.as_dict() not in tolerations:
+                out.append(f"{_where(deployment)}: no toleration {t.as_dict()} (model.yaml targets.{target.name} "
+                           f"platform {target.platform})")
         selector = spec.get("nodeSelector") or {}
-        for key, value in target.node_selector.items():
-            if selector.get(key) != value:
-                out.append(f"{_where(deployment)}: nodeSelector {key}={selector.get(key)}, model.yaml says {value}")
+        if selector != scheduling.node_selector:
+            out.append(f"{_where(deployment)}: nodeSelector {selector}, model.yaml says {scheduling.node_selector}")
+        terms = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
+                 .get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or []
+        exists = {e.get("key") for term in terms for e in term.get("matchExpressions") or []
+                  if e.get("operator") == "Exists"}
+        for key in scheduling.required_label_keys:
+            if key not in exists:
+                out.append(f"{_where(deployment)}: no required node affinity on label {key} (platform {target.platform})")
         if target.gpu_memory_fraction is not None:
             flag = f"--per_process_gpu_memory_fraction={target.gpu_memory_fraction}"
             if flag not in (c.get("args") or []):
@@ -435,20 +445,35 @@ def disruption(overlay: Overlay) -> list[str]:
 
 @policy("rollout")
 def rollout(overlay: Overlay) -> list[str]:
-    """Zero-downtime rollouts: maxUnavailable 0, replicas spread over nodes, a preStop drain within the grace period."""
+    """Rollouts that keep serving: model.yaml's surge/unavailable, never all pods at once, replicas spread over nodes, a preStop drain within the grace period."""
     out: list[str] = []
     deployment = overlay.serving_deployment()
     if deployment is None:
         return [f"overlay {overlay.name}: no Deployment/{names.DEPLOYMENT}"]
     spec = deployment.get("spec") or {}
     rolling = ((spec.get("strategy") or {}).get("rollingUpdate") or {})
-    if (spec.get("strategy") or {}).get("type", "RollingUpdate") != "RollingUpdate" or \
-            rolling.get("maxUnavailable") not in (0, "0", "0%"):
-        out.append(f"{_where(deployment)}: strategy must be RollingUpdate with maxUnavailable 0")
+    target = overlay.target
+    if (spec.get("strategy") or {}).get("type", "RollingUpdate") != "RollingUpdate":
+        out.append(f"{_where(deployment)}: strategy must be RollingUpdate")
+    elif target is not None and target.rollout is not None:
+        want = (target.rollout.max_surge, target.rollout.max_unavailable)
+        got = (rolling.get("maxSurge"), rolling.get("maxUnavailable"))
+        if got != want:
+            out.append(f"{_where(deployment)}: maxSurge/maxUnavailable {got[0]}/{got[1]}, model.yaml "
+                       f"targets.{target.name}.rollout says {want[0]}/{want[1]}")
+        if isinstance(got[1], int) and got[1] >= target.autoscaling.min_replicas:
+            out.append(f"{_where(deployment)}: maxUnavailable {got[1]} can take every pod down at minReplicas "
+                       f"{target.autoscaling.min_replicas}")
     pod = spec["template"]["spec"]
     affinity = (pod.get("affinity") or {}).get("podAntiAffinity")
     if not pod.get("topologySpreadConstraints") and not affinity:
         out.append(f"{_where(deployment)}: no topologySpreadConstraints or podAntiAffinity: replicas may share a node")
+    for c in pod.get("topologySpreadConstraints") or []:
+        # Nodes too small for the pod still count as spread domains, so a hard spread can keep a replica Pending
+        # next to a free GPU (docs/deployment.md#rollouts-and-spreading; tests/k8s/test_scheduling.py).
+        if c.get("whenUnsatisfiable", "DoNotSchedule") == "DoNotSchedule":
+            out.append(f"{_where(deployment)}: topology spread over {c.get('topologyKey')} is DoNotSchedule, which can "
+                       "strand a scale-up: use ScheduleAnyway")
     c = container(pod, names.SERVING_CONTAINER) or {}
     pre_stop = ((c.get("lifecycle") or {}).get("preStop") or {})
     if not pre_stop:

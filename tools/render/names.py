@@ -8,6 +8,7 @@ APP_NAME = "tf-serving"
 DEPLOYMENT = "tf-serving"
 SERVICE = "tf-serving"
 HPA = "tf-serving"
+SERVICE_ACCOUNT = "tf-serving"  # issue 12: store.identity annotates it
 SERVING_CONTAINER = "tf-serving"
 FETCH_CONTAINER = "fetch-model"
 GRPC_PORT = 8500
