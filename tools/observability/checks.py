@@ -1,5 +1,5 @@
-"""`make check` plug-in: the observability objects of every built overlay against their upstream CRDs, and the
-rendered alert rules through `promtool check rules` (Debian's prometheus package; `make promtool` installs it)."""
+"""`make check` plug-in: the rendered alert rules of every overlay through `promtool check rules` (Debian's
+prometheus package; `make promtool` installs it). The CRD schemas are checked with the others (tools/check/schema.py)."""
 from __future__ import annotations
 
 import shutil
@@ -12,7 +12,6 @@ import yaml
 from tools import proc
 from tools.check import CheckContext, CheckResult, register
 from tools.errors import UserError
-from tools.observability import crds
 
 PROMTOOL = "promtool"
 MISSING_PROMTOOL = ("promtool not found: install Debian's prometheus package (`make promtool`, or "
@@ -47,11 +46,6 @@ def check_observability(ctx: CheckContext) -> Iterable[CheckResult]:
             objects = ctx.build(relpath)
         except UserError:
             continue  # check_builds reports it
-        mine = [o for o in objects if crds.covers(o)]
-        problems = [p for o in mine for p in crds.validate(o)]
-        yield CheckResult(f"schema {relpath} custom resources (vendored PodMonitor, PrometheusRule, ScaledObject CRDs)",
-                          not problems, "\n".join(problems) or
-                          f"{len(mine)} objects valid: {', '.join(sorted(o['kind'] for o in mine)) or 'none'}")
         groups = rule_groups(objects)
         if groups:
             name = f"promtool check rules {relpath}"

@@ -46,7 +46,7 @@ def panels(ctx) -> list[PanelSpec]:
         PanelSpec("Request rate", "reqps", (
             (f"sum by ({by}, status) (rate({m.REQUEST_COUNT}{{{sel}}}[5m]))", f"{version_legend} {{{{status}}}}"),)),
         PanelSpec("Error ratio (INVALID_ARGUMENT excluded)", "percentunit", (
-            ("tfserving:request_errors:ratio_rate5m" if ctx.config.alerts else
+            (f"tfserving:request_errors:ratio_rate5m{{{sel}}}" if ctx.config.alerts else
              f'sum by ({by}) (rate({m.REQUEST_COUNT}{{{sel}, status!~"OK|INVALID_ARGUMENT"}}[5m])) '
              f"/ sum by ({by}) (rate({m.REQUEST_COUNT}{{{sel}}}[5m]))", version_legend),)),
         PanelSpec("Latency p50 / p99 (successful requests)", "ms", (quantile(0.5), quantile(0.99))),
