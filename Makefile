@@ -15,6 +15,7 @@ VERSION ?=
 ARGS ?=
 
 .PHONY: help venv lock export validate render check test test-fast bench publish bump status client profile clean doctor
+.PHONY: promtool dashboard-preview
 
 help: ## list every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -77,3 +78,19 @@ profile: $(STAMP) ## latency and throughput sweep against a TF Serving endpoint:
 
 clean: ## remove build outputs (keeps .venv)
 	rm -rf build .pytest_cache
+
+# --- observability (docs/observability.md) ----------------------------------------------------------------
+# Debian's prometheus package ships promtool (the alert unit tests, `make check`) and prometheus (the relabeling
+# test). Pinned: the Debian 12 (bookworm) release; `apt-cache policy prometheus` shows what a newer image has.
+PROMETHEUS_DEB ?= prometheus=2.42.0+ds-5+deb12u1
+
+promtool: ## install Debian's prometheus package (promtool + prometheus), pinned, if either is missing (needs root)
+	@if command -v promtool >/dev/null && command -v prometheus >/dev/null; then \
+	  echo "promtool and prometheus are installed: $$(promtool --version 2>&1 | head -1)"; \
+	else \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PROMETHEUS_DEB) >/dev/null \
+	  && promtool --version 2>&1 | head -1; \
+	fi
+
+dashboard-preview: $(STAMP) ## draw docs/observability-dashboard.png: the gpu dashboard's panels on a synthetic rollout
+	$(PY) -m tools.observability.preview $(ARGS)

@@ -78,6 +78,10 @@ class Autoscaling:
     min_replicas: int
     max_replicas: int
     target_cpu_utilization: int
+    # --- serving-signal autoscaling (issue 15): see AUTOSCALING_METRICS below ---
+    metric: str = "cpu"
+    target_requests_per_second: float = 20.0  # per pod, for metric "requests"
+    target_queue_latency_ms: float = 20.0  # mean batching queue wait, for metric "queue_latency"
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,7 @@ class Config:
     targets: dict[str, Target]
     path: Path
     images: "Images | None" = None  # issue 12: digest pins of the images model.yaml does not otherwise name
+    observability: "Observability" = None  # type: ignore[assignment]  # set by parse_config
 
     def targets_for_layout(self, layout: str) -> list[Target]:
         return [t for t in self.targets.values() if t.layout == layout]
@@ -411,11 +416,26 @@ def _read_autoscaling(node: _Node) -> Autoscaling:
         min_replicas=node.int("min_replicas", minimum=1),
         max_replicas=node.int("max_replicas", minimum=1),
         target_cpu_utilization=node.int("target_cpu_utilization", 70, minimum=1, maximum=100),
+        **_read_autoscaling_signal(node),
     )
     if a.max_replicas < a.min_replicas:
         node.fail(f"must be at least min_replicas ({a.min_replicas}), got {a.max_replicas}", "max_replicas")
     node.done()
     return a
+
+
+# --- serving-signal autoscaling (issue 15) ------------------------------------------------------------------
+# cpu: the CPU HPA; requests / queue_latency: a KEDA ScaledObject with a Prometheus trigger on TF Serving's own
+# metrics (observability.keda must be on; when it is off, those targets fall back to the CPU HPA).
+AUTOSCALING_METRICS = ("cpu", "requests", "queue_latency")
+
+
+def _read_autoscaling_signal(node: _Node) -> dict[str, Any]:
+    return dict(
+        metric=node.str("metric", "cpu", choices=AUTOSCALING_METRICS),
+        target_requests_per_second=node.float("target_requests_per_second", 20.0, low=0.0, high=1e6),
+        target_queue_latency_ms=node.float("target_queue_latency_ms", 20.0, low=0.0, high=60_000.0),
+    )
 
 
 def _read_batching(node: _Node) -> Batching:
@@ -494,8 +514,85 @@ def parse_config(data: Any, file: str = paths.MODEL_YAML, base: Path | None = No
         if not any(t.layout == layout for t in targets.values()):
             root.fail(f"no target serves {layout}", f"model.digests.{layout}")
     images = _read_images(root.child("images", {}))
+    observability = _read_observability(root.child("observability", {}), targets)
     root.done()
-    return Config(model=model, store=store, deploy=deploy, targets=targets, path=base / file, images=images)
+    return Config(model=model, store=store, deploy=deploy, targets=targets, path=base / file, images=images,
+                  observability=observability)
+
+
+# --- observability (issue 15): PodMonitor, PrometheusRule, Grafana dashboard, KEDA -----------------------------
+_URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+_PROM_LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    error_ratio: float  # share of requests failing (status not OK/INVALID_ARGUMENT) over 5 minutes
+    latency_slo_ms: float  # p99 objective: 99% of successful requests faster than this
+    queue_latency_ms: float  # mean wait in TF Serving's batching queue
+    pods_not_ready_minutes: int  # fewer available replicas than wanted for this long
+    gpu_utilization_percent: int  # DCGM_FI_DEV_GPU_UTIL sustained above this: the GPU is saturated
+    gpu_memory_ratio: float  # framebuffer used / total above this
+
+
+@dataclass(frozen=True)
+class Observability:
+    pod_monitor: bool
+    alerts: bool
+    dashboard: bool
+    keda: bool
+    prometheus_url: str  # what KEDA's Prometheus trigger queries
+    selector_labels: dict[str, str]  # on the PodMonitor and PrometheusRule, for the Prometheus' selectors
+    dashboard_label: tuple[str, str]  # the Grafana sidecar's ConfigMap label
+    dcgm_pod_label: str  # the label that carries the serving pod's name on DCGM series
+    thresholds: AlertThresholds
+
+    def scaled_object(self, target: "Target") -> bool:
+        """True when this target's replicas follow a serving signal through KEDA (else the CPU HPA)."""
+        return self.keda and target.autoscaling.metric != "cpu"
+
+
+def _read_thresholds(node: _Node) -> AlertThresholds:
+    t = AlertThresholds(
+        error_ratio=node.float("error_ratio", 0.01, low=0.0, high=1.0),
+        latency_slo_ms=node.float("latency_slo_ms", 500.0, low=0.0, high=600_000.0),
+        queue_latency_ms=node.float("queue_latency_ms", 100.0, low=0.0, high=600_000.0),
+        pods_not_ready_minutes=node.int("pods_not_ready_minutes", 15, minimum=1, maximum=1440),
+        gpu_utilization_percent=node.int("gpu_utilization_percent", 95, minimum=1, maximum=100),
+        gpu_memory_ratio=node.float("gpu_memory_ratio", 0.95, low=0.0, high=1.0),
+    )
+    node.done()
+    return t
+
+
+def _read_observability(node: _Node, targets: dict[str, "Target"]) -> Observability:
+    selector_node = node.child("selector_labels", {})
+    selector = {}
+    for key in list(selector_node.data):
+        if not isinstance(key, str) or not _LABEL_KEY_RE.match(key):
+            selector_node.fail("is not a valid label key", str(key))
+        selector[key] = selector_node.str(key, pattern=_LABEL_VALUE_RE, what="label value")
+    label = node.child("dashboard_label", {"key": "grafana_dashboard", "value": "1"})
+    obs = Observability(
+        pod_monitor=node.bool("pod_monitor", False),
+        alerts=node.bool("alerts", False),
+        dashboard=node.bool("dashboard", False),
+        keda=node.bool("keda", False),
+        prometheus_url=node.str("prometheus_url", "http://prometheus-operated.monitoring.svc:9090",
+                                pattern=_URL_RE, what="http(s) URL"),
+        selector_labels=selector,
+        dashboard_label=(label.str("key", pattern=_LABEL_KEY_RE, what="label key"),
+                         label.str("value", pattern=_LABEL_VALUE_RE, what="label value")),
+        dcgm_pod_label=node.str("dcgm_pod_label", "exported_pod", pattern=_PROM_LABEL_RE, what="Prometheus label name"),
+        thresholds=_read_thresholds(node.child("thresholds", {})),
+    )
+    label.done()
+    # Alerts, the dashboard and KEDA's triggers read the per-version labels only the PodMonitor's relabeling adds.
+    for key in ("alerts", "dashboard", "keda"):
+        if getattr(obs, key) and not obs.pod_monitor:
+            node.fail("needs observability.pod_monitor: true (it reads the labels the PodMonitor adds)", key)
+    node.done()
+    return obs
 
 
 def load_yaml(path: Path) -> Any:

@@ -84,3 +84,6 @@ def validation_report(reports_dir: Path, name: str, version: int, suffix: str) -
 def store_version_uri(store_uri: str, name: str, layout: str, version: int) -> str:
     """Where a version lives in the model store: the same <name>/<layout>/<version>/ tree as build/models."""
     return f"{store_uri.rstrip('/')}/{name}/{layout}/{version}"
+
+# Observability (tools/observability): the dashboard preview `make dashboard-preview` draws for the docs.
+DASHBOARD_PREVIEW_PNG = "docs/observability-dashboard.png"

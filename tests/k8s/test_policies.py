@@ -99,7 +99,8 @@ MUTATIONS = [
     ("images", "gpu", lambda o: serving(o).update(image="tensorflow/serving:0.0.1-gpu"),
      "image tensorflow/serving:0.0.1-gpu, model.yaml targets.gpu.image says"),
     ("autoscaling", "cpu", lambda o: deployment(o)["spec"].update(replicas=3), "sets replicas while"),
-    ("autoscaling", "gpu", lambda o: remove(o, "HorizontalPodAutoscaler"), "no HorizontalPodAutoscaler scales it"),
+    ("autoscaling", "cpu", lambda o: remove(o, "HorizontalPodAutoscaler"),
+     "no HorizontalPodAutoscaler or ScaledObject scales it"),
     ("autoscaling", "cpu", lambda o: next(x for x in o if x["kind"] == "HorizontalPodAutoscaler")["spec"].update(
         minReplicas=5), "replicas 5.."),
     ("disruption", "cpu", lambda o: next(x for x in o if x["kind"] == "PodDisruptionBudget")["spec"].update(

@@ -380,28 +380,55 @@ def images(overlay: Overlay) -> list[str]:
     return out
 
 
+def autoscalers(overlay: Overlay) -> list[tuple[Obj, tuple[str, str], Any, Any]]:
+    """(object, (kind, name) it scales, min, max) for every HPA and KEDA ScaledObject of the overlay.
+    ScaledObject fields: kedacore/keda config/crd/bases/keda.sh_scaledobjects.yaml (spec.scaleTargetRef,
+    minReplicaCount, maxReplicaCount; kind defaults to Deployment)."""
+    found = []
+    for hpa in overlay.find("HorizontalPodAutoscaler"):
+        spec = hpa.get("spec") or {}
+        ref = spec.get("scaleTargetRef") or {}
+        found.append((hpa, (str(ref.get("kind")), str(ref.get("name"))), spec.get("minReplicas", 1), spec.get("maxReplicas")))
+    for so in overlay.find("ScaledObject"):
+        spec = so.get("spec") or {}
+        ref = spec.get("scaleTargetRef") or {}
+        found.append((so, (str(ref.get("kind", "Deployment")), str(ref.get("name"))), spec.get("minReplicaCount", 0),
+                      spec.get("maxReplicaCount", 100)))
+    return found
+
+
 @policy("autoscaling")
 def autoscaling(overlay: Overlay) -> list[str]:
-    """An HPA owns the replica count (no `replicas` beside it), with model.yaml's bounds."""
+    """Exactly one autoscaler (an HPA or a KEDA ScaledObject) owns the replica count, with model.yaml's bounds."""
     out: list[str] = []
-    scaled = set()
-    for hpa in overlay.find("HorizontalPodAutoscaler"):
-        ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
-        scaled.add((ref.get("kind"), ref.get("name")))
-        for obj in overlay.find(str(ref.get("kind")), str(ref.get("name"))):
+    by_workload: dict[tuple[str, str], list[Obj]] = {}
+    for scaler, ref, _, _ in autoscalers(overlay):
+        by_workload.setdefault(ref, []).append(scaler)
+        for obj in overlay.find(*ref):
             if "replicas" in (obj.get("spec") or {}):
-                out.append(f"{_where(obj)}: sets replicas while {_where(hpa)} scales it (every sync would reset "
+                out.append(f"{_where(obj)}: sets replicas while {_where(scaler)} scales it (every sync would reset "
                            "the count)")
+    for (kind, name), scalers in sorted(by_workload.items()):
+        if len(scalers) > 1:
+            # KEDA creates an HPA of its own for a ScaledObject: two autoscalers fight over the count.
+            out.append(f"{kind}/{name}: scaled by {' and '.join(_where(s) for s in scalers)}; exactly one may own "
+                       "its replica count")
     deployment, target = overlay.serving_deployment(), overlay.target
-    if deployment is not None and ("Deployment", names.DEPLOYMENT) not in scaled:
-        out.append(f"{_where(deployment)}: no HorizontalPodAutoscaler scales it")
+    if deployment is not None and ("Deployment", names.DEPLOYMENT) not in by_workload:
+        out.append(f"{_where(deployment)}: no HorizontalPodAutoscaler or ScaledObject scales it")
     if target is not None:
-        for hpa in overlay.find("HorizontalPodAutoscaler", names.HPA):
-            spec = hpa.get("spec") or {}
-            a = target.autoscaling
-            if (spec.get("minReplicas"), spec.get("maxReplicas")) != (a.min_replicas, a.max_replicas):
-                out.append(f"{_where(hpa)}: replicas {spec.get('minReplicas')}..{spec.get('maxReplicas')}, model.yaml "
+        a = target.autoscaling
+        for scaler, ref, low, high in autoscalers(overlay):
+            if ref == ("Deployment", names.DEPLOYMENT) and (low, high) != (a.min_replicas, a.max_replicas):
+                out.append(f"{_where(scaler)}: replicas {low}..{high}, model.yaml "
                            f"targets.{target.name}.autoscaling says {a.min_replicas}..{a.max_replicas}")
+        obs = overlay.config.observability
+        want = "ScaledObject" if obs is not None and obs.scaled_object(target) else "HorizontalPodAutoscaler"
+        kinds = {s.get("kind") for s in by_workload.get(("Deployment", names.DEPLOYMENT), [])}
+        if kinds and kinds != {want}:
+            out.append(f"Deployment/{names.DEPLOYMENT}: model.yaml targets.{target.name}.autoscaling.metric "
+                       f"{a.metric} (observability.keda {obs.keda if obs else False}) wants a {want}, got "
+                       f"{', '.join(sorted(kinds))}")
     return out
 
 
@@ -418,8 +445,8 @@ def disruption(overlay: Overlay) -> list[str]:
     if deployment is None:
         return out
     pod_labels = ((deployment["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
-    hpas = overlay.find("HorizontalPodAutoscaler", names.HPA)
-    min_replicas = ((hpas[0].get("spec") or {}).get("minReplicas", 1)) if hpas else 1
+    scalers = [low for _, ref, low, _ in autoscalers(overlay) if ref == ("Deployment", names.DEPLOYMENT)]
+    min_replicas = scalers[0] if scalers else 1
     pdbs = [p for p in overlay.find("PodDisruptionBudget") if _selects((p.get("spec") or {}).get("selector") or {},
                                                                          pod_labels)]
     if not pdbs:

@@ -133,6 +133,10 @@ def _context(config: Config, repo_root: Path, target: Target | None) -> dict[str
             pvc=pvc_store(config.store.uri),
             threads=target.resources.cpu_cores,
         )
+        if config.observability is not None:
+            from tools.observability import context as observability_context
+
+            ctx["obs"] = observability_context.build(config, target)
     return ctx
 
 

@@ -36,3 +36,11 @@ ANNOTATION_TARGET = ANNOTATION_PREFIX + "target"
 UNPINNED_DIGEST = "unpinned"  # annotation value while model.yaml pins no digest for the layout
 
 GPU_RESOURCE = "nvidia.com/gpu"
+
+# Observability objects (tools/templates/overlay/observability/, docs/observability.md).
+POD_MONITOR = "tf-serving"
+PROMETHEUS_RULE = "tf-serving"
+SCALED_OBJECT = "tf-serving"
+DASHBOARD_CONFIGMAP = "tf-serving-dashboard"
+DASHBOARD_FILE = "tf-serving.json"
+OBSERVABILITY_COMPONENT = "observability"  # k8s/overlays/<target>/observability/: a kustomize Component
