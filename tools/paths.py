@@ -75,3 +75,10 @@ def validation_report(reports_dir: Path, name: str, version: int, suffix: str) -
 def store_version_uri(store_uri: str, name: str, layout: str, version: int) -> str:
     """Where a version lives in the model store: the same <name>/<layout>/<version>/ tree as build/models."""
     return f"{store_uri.rstrip('/')}/{name}/{layout}/{version}"
+
+# ---- the golden set (tools/goldenset, issue 11) -------------------------------------------------------------
+# In each overlay, k8s/overlays/<target>/golden-set/: the answers that target must serve, and the images.
+# Both become the overlay's golden-set ConfigMap, which the PostSync smoke test replays.
+GOLDEN_SET_DIR = "golden-set"
+GOLDEN_EXPECTED_FILE = "expected.json"
+GOLDEN_IMAGES_FILE = "images.json"
