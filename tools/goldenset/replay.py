@@ -25,9 +25,9 @@ from tools.goldenset import overlay
 SCRIPT = f"{paths.COMPONENTS_DIR}/smoke-test/smoke_test.py"
 
 
-def load_script(repo_root: Path = paths.REPO_ROOT):
-    """The smoke-test script as a module (standard library only, so importing it here is cheap)."""
-    spec = importlib.util.spec_from_file_location("tf_serving_smoke_test", Path(repo_root) / SCRIPT)
+def load_script():
+    """This repository's smoke-test script as a module (standard library only, so importing it is cheap)."""
+    spec = importlib.util.spec_from_file_location("tf_serving_smoke_test", paths.REPO_ROOT / SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -74,7 +74,7 @@ def smoke(url: str, target: str = "cpu", version: int | None = None, deadline: f
     with tempfile.TemporaryDirectory(prefix="golden-set-") as scratch:
         for name, text in files.items():
             (Path(scratch) / name).write_text(text)
-        return load_script(repo_root).main(["--url", url, "--model", config.model.name, "--version",
+        return load_script().main(["--url", url, "--model", config.model.name, "--version",
                                             str(model_version), "--golden", scratch, "--deadline", str(deadline),
                                             "--timeout", str(timeout)])
 
