@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-from tools import paths
+from tools import paths, proc
 
 
 def _answers(version_dir: str) -> dict:
@@ -35,14 +33,16 @@ def _answers(version_dir: str) -> dict:
         return [[c.tolist(), p.tolist()] for c, p in zip(out[paths.OUTPUT_CLASSES], out[paths.OUTPUT_PROBABILITIES])]
 
     alone = [rows(export.predict([data]))[0] for data in images]
-    return {"alone": alone, "batch": rows(export.predict(images)), "onednn": tf.__version__}
+    from tensorflow.python.util import _pywrap_util_port  # whether this process really runs oneDNN kernels
+
+    return {"alone": alone, "batch": rows(export.predict(images)), "tensorflow": tf.__version__,
+            "onednn": bool(_pywrap_util_port.IsMklEnabled())}
 
 
 def _run(version_dir: Path, onednn: bool) -> dict:
-    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1" if onednn else "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    code = f"import json,sys; from tools.goldenset.measure import _answers; print(json.dumps(_answers({str(version_dir)!r})))"
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=paths.REPO_ROOT, capture_output=True,
-                         text=True, check=True)
+    env = {"TF_ENABLE_ONEDNN_OPTS": "1" if onednn else "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    code = f"import json; from tools.goldenset.measure import _answers; print(json.dumps(_answers({str(version_dir)!r})))"
+    out = proc.run([sys.executable, "-c", code], env=env, cwd=paths.REPO_ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -71,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         "channels_last vs channels_first (oneDNN on)": max_difference(last_on["alone"], first_on["alone"]),
         "channels_last vs channels_first (oneDNN off for NHWC)": max_difference(last_off["alone"], first_on["alone"]),
     }
+    for (layout, wanted), run in runs.items():
+        if run["onednn"] != wanted:
+            raise SystemExit(f"{layout}: asked for oneDNN {'on' if wanted else 'off'}, TensorFlow reports "
+                             f"{'on' if run['onednn'] else 'off'}")
     for key, run in runs.items():
         figures[f"{key[0]} oneDNN {'on' if key[1] else 'off'}: batch vs alone"] = max_difference(run["alone"], run["batch"])
     margins = [p[0] - p[1] for _, p in last_on["alone"]]
