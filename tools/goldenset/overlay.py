@@ -39,7 +39,19 @@ _IMAGE_KEYS = ("source", "label", "format", "mode", "width", "height", "bytes", 
 
 
 def _dump(data: dict) -> str:
-    return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    return _json(data, 0) + "\n"
+
+
+def _json(value, depth: int) -> str:
+    """Indented JSON with every list of plain values on one line: one image's answer reads as three lines in a
+    pull request, and a changed probability is a one-line diff."""
+    pad, inner = " " * depth, " " * (depth + 1)
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(str(k), ensure_ascii=False)}: {_json(v, depth + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        return "[\n" + ",\n".join(f"{inner}{_json(v, depth + 1)}" for v in value) + f"\n{pad}]"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def golden_dir(repo_root: Path, out_dir: str) -> Path:
