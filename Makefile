@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 VERSION ?=
 ARGS ?=
 
-.PHONY: help venv lock export validate render check test test-fast bench publish bump status client profile clean doctor
+.PHONY: help venv lock export validate render check test test-fast bench publish bump status client profile smoke clean doctor
 .PHONY: promtool dashboard-preview
 
 help: ## list every target
@@ -75,6 +75,13 @@ client: $(STAMP) ## send images to a TF Serving endpoint and print top-k labels:
 
 profile: $(STAMP) ## latency and throughput sweep against a TF Serving endpoint: make profile ARGS="--url ..."
 	$(PY) -m tools profile $(ARGS)
+
+# The golden-set replay of the PostSync smoke test, against any endpoint (tools/goldenset/replay.py).
+URL ?=
+TARGET ?= cpu
+smoke: $(STAMP) ## replay the golden set against an endpoint: make smoke URL=http://host:8501 [TARGET=cpu] [VERSION=N]
+	@test -n "$(URL)" || { echo "error: URL is required: make smoke URL=http://host:8501 [TARGET=cpu]" >&2; exit 2; }
+	$(PY) -m tools smoke --url $(URL) --target $(TARGET) $(if $(VERSION),--version $(VERSION)) $(ARGS)
 
 clean: ## remove build outputs (keeps .venv)
 	rm -rf build .pytest_cache

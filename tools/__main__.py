@@ -18,6 +18,7 @@ COMMANDS = {
     "client": ("tools.client.cli", "send images to TF Serving and print top-k labels"),
     "profile": ("tools.profile.cli", "latency/throughput sweep over batch sizes and concurrency"),
     "bench": ("tools.bench.cli", "benchmark the servable and write a report"),
+    "smoke": ("tools.goldenset.replay", "replay the golden set against a TF Serving endpoint (make smoke)"),
 }
 
 

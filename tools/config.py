@@ -121,6 +121,8 @@ class Target:
     tolerations: tuple["Toleration", ...] = ()
     rollout: "Rollout | None" = None
 
+    golden_tolerance: "GoldenTolerance | None" = None  # None: the accelerator's default (golden_tolerance_for)
+
     @property
     def scheduling(self) -> "GpuScheduling":
         """Node selector, required label keys and tolerations of the pod: the platform's, then model.yaml's."""
@@ -151,6 +153,9 @@ class ModelSettings:
     max_image_pixels: int
     jpeg_fast_downscale: bool
     digests: dict[str, str]
+    # A folder with one subfolder per class (named as in the labels file), images inside: validation measures
+    # top-1 accuracy on them (issue 10), and the golden set (issue 11) takes its reference images from it.
+    samples_dir: Path | None = None
 
     @property
     def preprocessing_mode(self) -> str:
@@ -334,6 +339,7 @@ def _read_model(node: _Node) -> ModelSettings:
         max_image_pixels=node.int("max_image_pixels", 40_000_000, minimum=1),
         jpeg_fast_downscale=node.bool("jpeg_fast_downscale", True),
         digests=digests,
+        samples_dir=node.optional_path("samples_dir"),
     )
     if source.model_file is None and model.top_k > source.classes:
         node.fail(f"must be at most the number of classes ({source.classes}), got {model.top_k}", "top_k")
@@ -480,6 +486,7 @@ def _read_target(name: str, node: _Node) -> Target:
         gpus=gpus,
         gpu_memory_fraction=None if fraction is None else node.float("gpu_memory_fraction"),
         node_selector=selector,
+        golden_tolerance=_read_golden_tolerance(node.child("golden_tolerance", {}), accelerator),
     )
     target = _read_deployment_settings(target, node)
     if accelerator == "none":
@@ -497,6 +504,51 @@ def _read_target(name: str, node: _Node) -> Target:
         node.fail(f"a CPU target needs the CPU serving image, got {target.image.tag!r}", "image.tag")
     node.done()
     return target
+
+
+# ---- the golden set's tolerances, per target (issue 11) ---------------------------------------------------
+# How far a cluster's answers to the golden set may differ from what validation recorded. The defaults come
+# from measurements and documented GPU numerics: docs/golden-set.md#tolerances (`python -m
+# tools.goldenset.measure` re-measures the CPU figures).
+
+@dataclass(frozen=True)
+class GoldenTolerance:
+    # Largest |served - recorded| probability of any class in both top-k lists.
+    probability: float
+    # An image whose recorded top-1 probability leads top-2 by less is flagged unstable: its top-1 class is
+    # not checked on this target (its probabilities still are). At least 2 x probability: two classes each
+    # moving by the tolerance towards each other can swap only when closer than that.
+    min_top1_margin: float
+
+
+# cpu: the largest difference measured here is 4.1e-6 (oneDNN on vs off, NHWC vs NCHW, batch vs alone), so
+# 1e-4 leaves 25x room for another CPU model and thread count. gpu: TF32 (on by default on Ampere and later)
+# rounds convolution inputs to 10 mantissa bits, and cuDNN picks algorithms per GPU and batch size.
+GOLDEN_TOLERANCE_DEFAULTS = {
+    "none": GoldenTolerance(probability=1e-4, min_top1_margin=1e-3),
+    "nvidia": GoldenTolerance(probability=2e-2, min_top1_margin=5e-2),
+}
+
+
+def golden_tolerance_for(target: Target) -> GoldenTolerance:
+    return target.golden_tolerance or GOLDEN_TOLERANCE_DEFAULTS[target.accelerator]
+
+
+def _read_golden_tolerance(node: _Node, accelerator: str) -> GoldenTolerance | None:
+    if not node.data:
+        node.done()
+        return None
+    default = GOLDEN_TOLERANCE_DEFAULTS[accelerator]
+    tolerance = GoldenTolerance(
+        probability=node.float("probability", default.probability, low=0.0, high=0.5),
+        min_top1_margin=node.float("min_top1_margin", default.min_top1_margin, low=0.0, high=1.0),
+    )
+    if tolerance.min_top1_margin < 2 * tolerance.probability:
+        node.fail(f"must be at least twice probability ({2 * tolerance.probability:g}): two classes each within "
+                  f"the tolerance can swap places when closer than that; got {tolerance.min_top1_margin:g}",
+                  "min_top1_margin")
+    node.done()
+    return tolerance
 
 
 def parse_config(data: Any, file: str = paths.MODEL_YAML, base: Path | None = None) -> Config:

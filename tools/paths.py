@@ -87,3 +87,9 @@ def store_version_uri(store_uri: str, name: str, layout: str, version: int) -> s
 
 # Observability (tools/observability): the dashboard preview `make dashboard-preview` draws for the docs.
 DASHBOARD_PREVIEW_PNG = "docs/observability-dashboard.png"
+# ---- the golden set (tools/goldenset, issue 11) -------------------------------------------------------------
+# In each overlay, k8s/overlays/<target>/golden-set/: the answers that target must serve, and the images.
+# Both become the overlay's golden-set ConfigMap, which the PostSync smoke test replays.
+GOLDEN_SET_DIR = "golden-set"
+GOLDEN_EXPECTED_FILE = "expected.json"
+GOLDEN_IMAGES_FILE = "images.json"

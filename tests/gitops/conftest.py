@@ -31,6 +31,23 @@ def make_export(models_dir: Path, name: str, layout: str, version: int, salt: st
     return digests.write_sums(root)
 
 
+def fake_golden_set(exports: dict[str, str], images: int = 2) -> dict:
+    """A golden set in the report's format (tools/goldenset/record.py) for `exports` (layout -> digest): fake image
+    bytes, answers of two classes, the second image's top-1 lead too small to be stable."""
+    import base64
+    import hashlib
+
+    data = [f"fake image {i}".encode() for i in range(images)]
+    entries = {f"img-{i}": {"name": f"img-{i}", "source": "reference", "label": None, "format": "png", "mode": "RGB",
+                            "width": 8, "height": 8, "bytes": len(d), "sha256": hashlib.sha256(d).hexdigest(),
+                            "data": base64.b64encode(d).decode()} for i, d in enumerate(data)}
+    answers = [{"name": f"img-{i}", "classes": [1, 0], "labels": ["goldfish", "tench"],
+                "probabilities": [0.8, 0.2] if i == 0 else [0.5, 0.4999], "margin": 0.6 if i == 0 else 0.0001,
+                "stable": i == 0} for i in range(images)]
+    return {"format": 1, "images": entries,
+            "layouts": {layout: {"digest": digest, "top_k": 2, "answers": answers} for layout, digest in exports.items()}}
+
+
 def write_report(reports_dir: Path, name: str, version: int, exports: dict[str, str], passed: bool = True,
                  models_dir: Path | None = None, not_run: str | None = None) -> Path:
     """A validation report as tools validate writes it; `exports` maps layout -> digest. `not_run`:
@@ -51,6 +68,7 @@ def write_report(reports_dir: Path, name: str, version: int, exports: dict[str, 
         "exports": {layout: {"path": str(paths.version_dir(models_dir or Path("build/models"), name, layout, version)),
                              "digest": digest} for layout, digest in exports.items()},
         "checks": checks,
+        "golden_set": fake_golden_set(exports),
     }
     json_path = paths.validation_report(reports_dir, name, version, "json")
     json_path.write_text(json.dumps(report, indent=2))

@@ -236,7 +236,7 @@ def test_smoke_test_job_in_each_overlay(built, config, target):
     assert model_cm["data"]["MODEL_VERSION"] == str(config.model.version)
     assert model_cm["data"]["MODEL_TOP_K"] == str(config.model.top_k)
     # The script it runs is the tested one.
-    [volume] = pod["volumes"]
+    [volume] = [v for v in pod["volumes"] if v["name"] == "script"]  # the golden set: tests/goldenset
     [script_cm] = [o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"] == volume["configMap"]["name"]]
     assert script_cm["data"]["smoke_test.py"] == (REPO / "k8s/components/smoke-test/smoke_test.py").read_text()
     # It must not count as a serving pod.

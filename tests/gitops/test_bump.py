@@ -150,10 +150,18 @@ def test_bump_branch_commit_push_and_pull_request(clone):
     assert {rel for rel in changed if not rel.startswith(paths.GOLDEN_DIR)} == {
         "model.yaml", "k8s/overlays/cpu/kustomization.yaml", "k8s/overlays/cpu/model_version_patch.yaml",
         "k8s/overlays/cpu/models.config", "k8s/overlays/gpu/kustomization.yaml",
-        "k8s/overlays/gpu/model_version_patch.yaml", "k8s/overlays/gpu/models.config"}
+        "k8s/overlays/gpu/model_version_patch.yaml", "k8s/overlays/gpu/models.config",
+        *(f"k8s/overlays/{t}/golden-set/{f}" for t in ("cpu", "gpu") for f in ("expected.json", "images.json"))}
     # The golden files of both overlays follow (the Deployment pins v2; the ConfigMaps got new hash suffixes).
     assert f"{paths.GOLDEN_DIR}/cpu/deployment-tf-serving.yaml" in changed
     assert f"{paths.GOLDEN_DIR}/gpu/deployment-tf-serving.yaml" in changed
+    # Both overlays carry the golden set validation recorded for exactly the pinned digests (issue 11).
+    for target, layout in (("cpu", "channels_last"), ("gpu", "channels_first")):
+        expected = json.loads(git(clone.root, "show", f"{branch}:k8s/overlays/{target}/golden-set/expected.json"))
+        assert (expected["version"], expected["layout"], expected["digest"]) == (2, layout, found[layout])
+        assert [i["name"] for i in expected["images"]] == ["img-0", "img-1"]
+        assert [i["stable"] for i in expected["images"]] == [True, False]
+        assert any(rel.startswith(f"{paths.GOLDEN_DIR}/{target}/configmap-tf-serving-golden-set-") for rel in changed)
 
     # model.yaml: version and digests set, every comment and every other line kept.
     old, new = before["model.yaml"].splitlines(), git(clone.root, "show", f"{branch}:model.yaml").splitlines()
@@ -183,6 +191,19 @@ def test_bump_branch_commit_push_and_pull_request(clone):
     assert check.returncode == 0, check.stdout + check.stderr
     assert golden.differences(clone.root) == []  # what tests/k8s/test_golden.py compares
     assert load_config(clone.root / paths.MODEL_YAML).model.digests == found
+
+
+def test_a_report_without_a_golden_set_is_refused(clone):
+    found = clone.release(2)
+    report_path = paths.validation_report(clone.root / paths.REPORTS_DIR, "resnet", 2, "json")
+    report = json.loads(report_path.read_text())
+    del report["golden_set"]["layouts"]["channels_first"]
+    report_path.write_text(json.dumps(report))
+    before = clone.state()
+    result = clone.bump("2")
+    assert result.returncode == 2 and found
+    assert "holds no golden set for the gpu target(s) of resnet v2" in error_line(result)
+    assert clone.state() == before
 
 
 def test_without_gh_prints_how_to_open_the_pull_request(clone):

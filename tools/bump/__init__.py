@@ -39,6 +39,7 @@ from tools.bump.model_yaml import set_version
 from tools.check import golden
 from tools.config import Config, load_config, parse_config
 from tools.errors import UserError
+from tools.goldenset import overlay as goldenset_overlay
 
 BRANCH_PREFIX = "model/"
 
@@ -160,6 +161,7 @@ def plan(repo_root: Path | str = paths.REPO_ROOT, version: int = 0, *, publish_c
     old_text = (repo_root / paths.MODEL_YAML).read_text()
     new_text = set_version(old_text, version, digests)
     new_config = parse_config(YAML(typ="safe", pure=True).load(new_text), file=paths.MODEL_YAML, base=repo_root)
+    goldenset_overlay.require_for_bump(new_config, repo_root)  # each overlay gets its golden set (issue 11)
     rendered_all = render.render_files(new_config, repo_root)
     rendered = {rel: text for rel, text in rendered_all.items() if _read(repo_root / rel) != text}
     summaries, golden_changes = _manifest_changes(repo_root, config, new_config, rendered)
@@ -195,8 +197,8 @@ def _pr_body(p: Plan, published: bool) -> str:
     out = [
         f"Moves every cluster from **{name} v{config.model.version}** to **v{p.version}**. After the merge, Argo CD "
         "syncs each cluster's overlay; each pod's init step fetches the version and verifies the digest below; "
-        "the PostSync smoke test sends a JPEG to the new version and fails the sync if the answer is not a valid "
-        "top-k response.",
+        "the PostSync smoke test replays the golden set (each overlay's `golden-set/`) against the new version and "
+        "fails the sync unless every answer matches the recorded one within the target's tolerance.",
         "",
         "| layout | digest (sha256 of SHA256SUMS) | fetched from |",
         "| --- | --- | --- |",

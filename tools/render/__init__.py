@@ -34,6 +34,7 @@ from tools import config as config_mod
 from tools import paths
 from tools.config import Config, ConfigError, Target
 from tools.errors import UserError
+from tools.goldenset import overlay as goldenset_overlay
 from tools.render import names
 
 # Formats whose files can start with a `#` comment line (YAML, protobuf text, env files, shell).
@@ -205,6 +206,9 @@ def render_files(config: Config, repo_root: Path | str = paths.REPO_ROOT) -> dic
                     continue
                 out = f"{out_dir}/{rel}"
                 files[out] = _with_header(out, template_relpath, text)
+            if target is not None:
+                # The golden set the smoke test replays: recorded answers, not a template (tools/goldenset).
+                files.update(goldenset_overlay.overlay_files(config, repo_root, target, out_dir))
     return files
 
 

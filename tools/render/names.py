@@ -17,6 +17,7 @@ HTTP_PORT = 8501
 # ConfigMaps (kustomize appends a content hash to each name).
 CONFIG_CONFIGMAP = "tf-serving-config"  # models.config, batching.config, monitoring.config
 MODEL_CONFIGMAP = "tf-serving-model"  # MODEL_* variables of the init step and the readiness probe
+GOLDEN_SET_CONFIGMAP = "tf-serving-golden-set"  # the smoke test's images and expected answers (tools/goldenset)
 MODEL_CONFIG_FILE = "models.config"
 BATCHING_CONFIG_FILE = "batching.config"
 CONFIG_MOUNT = "/etc/tf-serving"

@@ -73,6 +73,8 @@ class Report:
     seconds: float = 0.0
     # Set by `--accept-not-run`: the user accepts that the not-run checks did not run on this machine.
     accept_not_run: bool = False
+    # The golden set: images and each layout's answers (tools/goldenset/record.py; overlays are rendered from it).
+    golden_set: dict[str, Any] = field(default_factory=dict)
     # Called with each check as it is added, so a long run shows progress line by line.
     echo: Callable[[Check], None] | None = field(default=None, repr=False, compare=False)
 
@@ -136,6 +138,7 @@ class Report:
             "tolerances": self.tolerances,
             "machine": self.machine,
             "seconds": round(self.seconds, 1),
+            "golden_set": self.golden_set,
         }
 
     def to_json(self) -> str:
@@ -169,6 +172,10 @@ class Report:
         if self.tolerances:
             lines += ["", "Tolerances:", ""]
             lines += [f"- `{k}`: {_md(str(v))}" for k, v in self.tolerances.items()]
+        if self.golden_set:
+            from tools.goldenset.record import markdown
+
+            lines += markdown(self.golden_set)
         if self.machine:
             lines += ["", "Machine: " + _md(", ".join(f"{k} {v}" for k, v in self.machine.items()))]
         return "\n".join(lines) + "\n"

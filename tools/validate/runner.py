@@ -275,6 +275,10 @@ def _call_checks(run: _Run, layout: str, export: serving.LoadedExport, info: dic
                 run.guard("correctness.parity", layout, correctness.check_parity, report, layout, answers, ref,
                           info, labels, where)
         run.answers[layout] = answers
+    # The golden set the clusters replay after every sync (tools/goldenset, issue 11).
+    from tools.goldenset.record import record_layout
+
+    run.guard("golden_set.recorded", layout, record_layout, report, layout, export, config, input_size)
     run.guard("badinput", layout, badinput.check_bad_inputs, report, layout, export, input_size, k,
               batch_rss_bound_mb(config, layout))
 

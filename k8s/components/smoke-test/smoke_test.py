@@ -1,19 +1,25 @@
-"""Argo CD PostSync smoke test: one generated JPEG to TF Serving's REST predict API of the pinned version.
+"""Replay the golden set against TF Serving's REST predict API: the cluster must serve what was reviewed.
 
-Exits 0 when the answer is a valid top-k response (classes, probabilities and labels of length k,
-probabilities in [0, 1] and descending), 1 otherwise, so a bad rollout fails the sync. Standard library
-only: it runs on a stock python image. Settings come from flags or, in the Job, from the environment:
+The golden set (the overlay's golden-set ConfigMap: expected.json and images.json, rendered by `make bump`
+from the validation report) holds images and the answers validation recorded for exactly the pinned version.
+This script sends each image in a request of its own, then the images in one batched request, and exits 0
+only when every answer matches: for an image marked stable, the same top-1 class and label; for every image,
+the same label for each class, and every probability within the target's tolerance (a class may leave the
+top-k only if its recorded probability was within tolerance of the served k-th). Otherwise it exits 1, naming
+each differing image with its expected and served answers. Standard library only: it runs on a stock python
+image, as the Argo CD PostSync Job, and locally through `make smoke URL=...` (tools/goldenset/replay.py).
 
-    python smoke_test.py --url http://tf-serving:8501 --model resnet --version 2 [--top-k 5] [--deadline 180]
+    python smoke_test.py --url http://tf-serving:8501 --model resnet --version 2 --golden /etc/golden-set
 
-Without --top-k (env MODEL_TOP_K), k is what the version's own signature declares (its metadata).
-Connection errors and 404/429/502/503/504 are retried until the deadline (a pod that still serves the old
-version answers 404 for the new one); a wrong answer fails at once.
+Every flag has an environment variable (below), so a Job sets them all without arguments. Connection errors
+and 404/429/502/503/504 are retried until the deadline (a pod still serving the old version answers 404 for
+the new one); a wrong answer fails at once.
 """
 from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import math
 import os
@@ -23,90 +29,58 @@ import urllib.error
 import urllib.request
 
 RETRIED_STATUS = (404, 429, 502, 503, 504)
+EXPECTED_FILE, IMAGES_FILE = "expected.json", "images.json"  # tools/paths.py GOLDEN_EXPECTED_FILE, GOLDEN_IMAGES_FILE
+FORMAT = 1
 
 
-# ---- a baseline JPEG, generated here so the Job needs no image file and no imaging library ----
-
-def _bits_writer():
-    out, acc, n = bytearray(), 0, 0
-
-    def write(value: int, length: int):
-        nonlocal acc, n
-        for i in range(length - 1, -1, -1):
-            acc = (acc << 1) | ((value >> i) & 1)
-            n += 1
-            if n == 8:
-                out.append(acc)
-                if acc == 0xFF:
-                    out.append(0)  # byte stuffing: 0xFF in entropy-coded data is followed by 0x00
-                acc, n = 0, 0
-
-    def finish() -> bytes:
-        if n:
-            write((1 << (8 - n)) - 1, 8 - n)  # pad the last byte with 1 bits
-        return bytes(out)
-
-    return write, finish
+class Failed(Exception):
+    """The smoke test failed; the message says why (one line first, details after)."""
 
 
-def _segment(marker: int, payload: bytes) -> bytes:
-    return bytes([0xFF, marker]) + (len(payload) + 2).to_bytes(2, "big") + payload
+# ---- the golden set ----
+
+def load_golden(directory: str) -> tuple[dict, list[tuple[dict, bytes]]]:
+    """(expected.json, [(image entry, image bytes)]) from the golden-set directory; Failed when unusable."""
+    try:
+        with open(os.path.join(directory, EXPECTED_FILE), encoding="utf-8") as f:
+            expected = json.load(f)
+        with open(os.path.join(directory, IMAGES_FILE), encoding="utf-8") as f:
+            data = json.load(f)["images"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise Failed(f"cannot read the golden set in {directory}: {exc}") from None
+    if not isinstance(expected, dict) or expected.get("format") != FORMAT:
+        raise Failed(f"{directory}/{EXPECTED_FILE} is not a golden set of format {FORMAT}")
+    if not expected.get("images"):
+        raise Failed(f"no golden set for {expected.get('model')} v{expected.get('version')} "
+                     f"({expected.get('layout')}) in {directory}: {expected.get('note', 'it holds no images')}")
+    images = []
+    for entry in expected["images"]:
+        name = entry.get("name")
+        try:
+            raw = base64.b64decode(data[name], validate=True)
+        except (KeyError, TypeError, ValueError):
+            raise Failed(f"golden image {name!r} is missing from {IMAGES_FILE} or not base64") from None
+        if hashlib.sha256(raw).hexdigest() != entry.get("sha256"):
+            raise Failed(f"golden image {name!r} does not match its sha256 in {EXPECTED_FILE}")
+        images.append((entry, raw))
+    return expected, images
 
 
-def make_jpeg(width: int = 96, height: int = 96) -> bytes:
-    """A colourful mosaic of flat 8x8 blocks as a baseline JFIF JPEG (YCbCr 4:4:4).
+# ---- comparing one answer ----
 
-    Flat blocks have a DC coefficient only, so a 12-symbol DC table and a 1-symbol AC table (end of
-    block) are complete Huffman tables, and no DCT is needed: DC = 8 * (sample - 128) per block.
-    """
-    if width % 8 or height % 8:
-        raise ValueError("width and height must be multiples of 8")
-    dc_codes = {cat: (cat, 4) for cat in range(12)}  # canonical: twelve 4-bit codes 0000..1011
-    eob_code = (0, 1)
-    write, finish = _bits_writer()
-    previous = [0, 0, 0]
-    for by in range(height // 8):
-        for bx in range(width // 8):
-            hue = (bx * 37 + by * 91) % 360 / 60.0
-            x = 1 - abs(hue % 2 - 1)
-            r, g, b = [(1, x, 0), (x, 1, 0), (0, 1, x), (0, x, 1), (x, 0, 1), (1, 0, x)][int(hue) % 6]
-            light = 0.35 + 0.6 * ((bx + by) % 5) / 4
-            r, g, b = (255 * light * c for c in (r, g, b))
-            ycc = (0.299 * r + 0.587 * g + 0.114 * b,
-                   128 - 0.168736 * r - 0.331264 * g + 0.5 * b,
-                   128 + 0.5 * r - 0.418688 * g - 0.081312 * b)
-            for c, sample in enumerate(ycc):
-                dc = 8 * (min(255, max(0, round(sample))) - 128)
-                diff, previous[c] = dc - previous[c], dc
-                cat = abs(diff).bit_length()
-                write(*dc_codes[cat])
-                if cat:
-                    write(diff if diff > 0 else diff + (1 << cat) - 1, cat)
-                write(*eob_code)
-    header = b"\xff\xd8" + _segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
-    header += _segment(0xDB, bytes([0]) + bytes([1] * 64))  # quantization table 0: all ones
-    components = b"".join(bytes([i, 0x11, 0]) for i in (1, 2, 3))
-    header += _segment(0xC0, bytes([8]) + height.to_bytes(2, "big") + width.to_bytes(2, "big") + b"\x03" + components)
-    dc_bits = [0] * 16
-    dc_bits[3] = 12
-    header += _segment(0xC4, bytes([0x00]) + bytes(dc_bits) + bytes(range(12)))
-    ac_bits = [0] * 16
-    ac_bits[0] = 1
-    header += _segment(0xC4, bytes([0x10]) + bytes(ac_bits) + bytes([0x00]))
-    header += _segment(0xDA, b"\x03" + b"".join(bytes([i, 0x00]) for i in (1, 2, 3)) + b"\x00\x3f\x00")
-    return header + finish() + b"\xff\xd9"
+def shown(row: dict) -> str:
+    """An answer in one line: `label (class) p, ...`."""
+    try:
+        return ", ".join(f"{label} ({c}) {p:.6g}"
+                         for c, label, p in zip(row["classes"], row["labels"], row["probabilities"]))
+    except (KeyError, TypeError, ValueError):
+        return json.dumps(row)[:300]
 
 
-# ---- the check ----
-
-def check_response(answer, k: int) -> str | None:
-    """None when `answer` is TF Serving's row-format answer for one image with a valid top-k; else why not."""
-    if not isinstance(answer, dict) or not isinstance(answer.get("predictions"), list):
-        return f"no 'predictions' list in the answer: {json.dumps(answer)[:200]}"
-    predictions = answer["predictions"]
-    if len(predictions) != 1 or not isinstance(predictions[0], dict):
-        return f"expected one prediction (a mapping) for one image, got {json.dumps(predictions)[:200]}"
-    row = predictions[0]
+def shape_problem(row, k: int) -> str | None:
+    """None when `row` is one image's valid top-k answer; else what is wrong with it."""
+    if not isinstance(row, dict):
+        return f"expected a mapping of outputs, got {json.dumps(row)[:200]}"
     for key in ("classes", "probabilities", "labels"):
         if not isinstance(row.get(key), list) or len(row[key]) != k:
             got = f"{len(row[key])} values" if isinstance(row.get(key), list) else "nothing"
@@ -124,10 +98,39 @@ def check_response(answer, k: int) -> str | None:
     return None
 
 
-def request(url: str, body: bytes | None, timeout: float):
-    """(status, parsed JSON or text) of one GET (no body) or POST; raises OSError when nothing answered."""
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    req = urllib.request.Request(url, data=body, headers=headers, method="GET" if body is None else "POST")
+def difference(entry: dict, row, tolerance: float) -> str | None:
+    """None when the served `row` matches the recorded answer in `entry` within `tolerance`; else how not."""
+    k = len(entry["classes"])
+    problem = shape_problem(row, k)
+    if problem:
+        return problem
+    want = dict(zip(entry["classes"], zip(entry["labels"], entry["probabilities"])))
+    got = dict(zip(row["classes"], zip(row["labels"], row["probabilities"])))
+    if entry.get("stable") and row["classes"][0] != entry["classes"][0]:
+        return (f"top-1 is {row['labels'][0]} ({row['classes'][0]}), recorded {entry['labels'][0]} "
+                f"({entry['classes'][0]})")
+    for c in entry["classes"]:
+        if c in got and got[c][0] != want[c][0]:
+            return f"class {c} is labelled {got[c][0]!r}, recorded {want[c][0]!r}"
+    served_floor, recorded_floor = row["probabilities"][-1], entry["probabilities"][-1]
+    for c in entry["classes"]:
+        label, p = want[c]
+        if c in got:
+            if abs(got[c][1] - p) > tolerance:
+                return f"{label} ({c}) has probability {got[c][1]:.6g}, recorded {p:.6g} (tolerance {tolerance:g})"
+        elif p > served_floor + tolerance:
+            return f"{label} ({c}) left the top-{k}, recorded with probability {p:.6g} (tolerance {tolerance:g})"
+    for c, (label, p) in got.items():
+        if c not in want and p > recorded_floor + tolerance:
+            return f"{label} ({c}) entered the top-{k} with probability {p:.6g} (tolerance {tolerance:g})"
+    return None
+
+
+# ---- talking to TF Serving ----
+
+def request(url: str, body: bytes, timeout: float):
+    """(status, parsed JSON or text) of one POST; raises OSError when nothing answered."""
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as response:
             status, text = response.status, response.read().decode("utf-8", "replace")
@@ -139,8 +142,8 @@ def request(url: str, body: bytes | None, timeout: float):
         return status, text
 
 
-def call(url: str, body: bytes | None, timeout: float, stop: float):
-    """The answer of a 200, retrying no answer and RETRIED_STATUS until `stop`; SystemExit(reason) otherwise."""
+def call(url: str, body: bytes, timeout: float, stop: float, what: str):
+    """The answer of a 200, retrying no answer and RETRIED_STATUS until `stop`; Failed otherwise."""
     attempt = 0
     while True:
         attempt += 1
@@ -152,38 +155,60 @@ def call(url: str, body: bytes | None, timeout: float, stop: float):
         except OSError as exc:  # connection refused or reset, timed out, name not resolved
             problem, retry = f"no answer: {getattr(exc, 'reason', exc)}", True
         if not retry or time.monotonic() >= stop:
-            method = "GET" if body is None else "POST"
-            raise SystemExit(f"smoke test FAILED after {attempt} attempt(s): {method} {url}: {problem}")
-        print(f"attempt {attempt}: {problem}; retrying", file=sys.stderr, flush=True)
+            late = " (deadline reached)" if retry else ""
+            raise Failed(f"{what}: POST {url} failed after {attempt} attempt(s){late}: {problem}")
+        print(f"attempt {attempt} ({what}): {problem}; retrying", file=sys.stderr, flush=True)
         time.sleep(max(0.0, min(2.0 ** min(attempt, 5) * 0.25, stop - time.monotonic())))
 
 
-def declared_top_k(metadata) -> int:
-    """k as the version's own serving signature declares it (the static last dimension of `classes`)."""
-    try:
-        outputs = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]["outputs"]
-        k = int(outputs["classes"]["tensor_shape"]["dim"][-1]["size"])
-    except (KeyError, IndexError, TypeError, ValueError):
-        raise SystemExit(f"smoke test FAILED: no top-k in the model's metadata: {json.dumps(metadata)[:300]}")
-    if k < 1:
-        raise SystemExit(f"smoke test FAILED: the serving signature declares no fixed k (got {k}); set MODEL_TOP_K")
-    return k
+def predictions(answer, n: int, what: str) -> list:
+    if not isinstance(answer, dict) or not isinstance(answer.get("predictions"), list):
+        raise Failed(f"{what}: no 'predictions' list in the answer: {json.dumps(answer)[:200]}")
+    if len(answer["predictions"]) != n:
+        raise Failed(f"{what}: {n} image(s) sent, {len(answer['predictions'])} prediction(s) answered")
+    return answer["predictions"]
 
 
-def run(base_url: str, model: str, version: int, k: int | None, deadline: float, timeout: float) -> str:
-    """The success message; raises SystemExit(reason) on failure. k None: read it from the model metadata."""
-    base = f"{base_url.rstrip('/')}/v1/models/{model}/versions/{version}"
+def replay(base_url: str, model: str, version: int, golden_dir: str, deadline: float, timeout: float,
+           tolerance: float | None = None, min_margin: float | None = None) -> str:
+    """The success message; raises Failed naming every differing image (the first one first)."""
+    expected, images = load_golden(golden_dir)
+    if (expected.get("model"), expected.get("version")) != (model, version):
+        raise Failed(f"the golden set in {golden_dir} is of {expected.get('model')} v{expected.get('version')}, "
+                     f"but {model} v{version} is checked: the overlay and its golden set disagree")
+    tolerance = float(expected["tolerance"]["probability"] if tolerance is None else tolerance)
+    if min_margin is not None:  # an override re-decides which images are stable enough for the top-1 check
+        images = [({**entry, "stable": entry.get("margin") is not None and entry["margin"] >= min_margin}, raw)
+                  for entry, raw in images]
+    url = f"{base_url.rstrip('/')}/v1/models/{model}/versions/{version}:predict"
     stop = time.monotonic() + deadline
-    if k is None:
-        k = declared_top_k(call(f"{base}/metadata", None, timeout, stop))
-    body = json.dumps({"instances": [{"b64": base64.b64encode(make_jpeg()).decode()}]}).encode()
-    answer = call(f"{base}:predict", body, timeout, stop)
-    problem = check_response(answer, k)
-    if problem:
-        raise SystemExit(f"smoke test FAILED: POST {base}:predict: {problem}")
-    row = answer["predictions"][0]
-    top = ", ".join(f"{label} ({p:.3f})" for label, p in zip(row["labels"], row["probabilities"]))
-    return f"smoke test passed: {model} version {version} answered top-{k}: {top}"
+
+    def body(batch) -> bytes:
+        return json.dumps({"instances": [{"b64": base64.b64encode(raw).decode()} for _, raw in batch]}).encode()
+
+    failures = []
+    for entry, raw in images:
+        what = f"image {entry['name']}"
+        [row] = predictions(call(url, body([(entry, raw)]), timeout, stop, what), 1, what)
+        problem = difference(entry, row, tolerance)
+        if problem:
+            failures.append(f"{entry['name']}: {problem}\n    expected: {shown(entry)}\n    served:   {shown(row)}")
+    batch = images[:max(1, int(expected.get("max_batch_size") or len(images)))]
+    what = f"one request of {len(batch)} images"
+    for (entry, _), row in zip(batch, predictions(call(url, body(batch), timeout, stop, what), len(batch), what)):
+        problem = difference(entry, row, tolerance)
+        if problem:
+            failures.append(f"{entry['name']} (in the batch of {len(batch)}): {problem}\n"
+                            f"    expected: {shown(entry)}\n    served:   {shown(row)}")
+    if failures:
+        first = failures[0].split("\n")[0]
+        raise Failed(f"{len(failures)} answer(s) differ from the golden set of {model} v{version} "
+                     f"({expected.get('layout')}, target {expected.get('target')}); first: {first}\n"
+                     + "\n".join(failures))
+    unstable = sum(1 for entry, _ in images if not entry.get("stable"))
+    return (f"smoke test passed: {model} version {version} answered all {len(images)} golden images "
+            f"(one by one and in one request of {len(batch)}) as recorded, within {tolerance:g}"
+            + (f"; {unstable} image(s) with a top-1 lead too small to check top-1" if unstable else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,18 +217,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url", default=env("SMOKE_URL"), help="TF Serving REST base URL (env SMOKE_URL)")
     p.add_argument("--model", default=env("MODEL_NAME"), help="model name (env MODEL_NAME)")
     p.add_argument("--version", type=int, default=env("MODEL_VERSION"), help="pinned version (env MODEL_VERSION)")
-    p.add_argument("--top-k", type=int, default=env("MODEL_TOP_K") or None,
-                   help="expected k (env MODEL_TOP_K; default: what the version's signature declares)")
+    p.add_argument("--golden", default=env("SMOKE_GOLDEN_DIR"),
+                   help=f"directory with {EXPECTED_FILE} and {IMAGES_FILE} (env SMOKE_GOLDEN_DIR)")
+    p.add_argument("--tolerance", type=float, default=env("SMOKE_PROBABILITY_TOLERANCE") or None,
+                   help="largest probability difference (env SMOKE_PROBABILITY_TOLERANCE; default: the golden set's)")
+    p.add_argument("--min-top1-margin", type=float, default=env("SMOKE_MIN_TOP1_MARGIN") or None,
+                   help="top-1 lead needed for the top-1 check (env SMOKE_MIN_TOP1_MARGIN; default: the golden set's)")
     p.add_argument("--deadline", type=float, default=float(env("SMOKE_DEADLINE_SECONDS", "180")),
                    help="seconds to keep retrying an unavailable server (env SMOKE_DEADLINE_SECONDS)")
     p.add_argument("--timeout", type=float, default=float(env("SMOKE_REQUEST_TIMEOUT_SECONDS", "60")),
                    help="seconds per request (env SMOKE_REQUEST_TIMEOUT_SECONDS)")
     args = p.parse_args(argv)
-    missing = [name for name in ("url", "model", "version") if getattr(args, name) in (None, "")]
+    missing = [name for name in ("url", "model", "version", "golden") if getattr(args, name) in (None, "")]
     if missing:
         p.error(f"missing {', '.join('--' + m.replace('_', '-') for m in missing)}")
-    k = None if args.top_k is None else int(args.top_k)
-    print(run(args.url, args.model, int(args.version), k, args.deadline, args.timeout), flush=True)
+    try:
+        message = replay(args.url, args.model, int(args.version), args.golden, args.deadline, args.timeout,
+                         None if args.tolerance is None else float(args.tolerance),
+                         None if args.min_top1_margin is None else float(args.min_top1_margin))
+    except Failed as exc:
+        print(f"smoke test FAILED: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print(message, flush=True)
     return 0
 
 
