@@ -47,10 +47,10 @@ render: $(STAMP) ## render k8s overlays and Argo CD objects from model.yaml
 check: $(STAMP) ## fail on render drift, build every overlay with kustomize, run schema and policy checks
 	$(PY) -m tools check $(ARGS)
 
-test: $(STAMP) ## the whole test suite (slow-marked tests included)
+test: $(STAMP) promtool ## the whole test suite (slow-marked tests included; installs Debian's promtool if missing)
 	$(PY) -m pytest $(ARGS)
 
-test-fast: $(STAMP) ## the test suite without tests marked slow
+test-fast: $(STAMP) promtool ## the test suite without tests marked slow
 	$(PY) -m pytest -m "not slow" $(ARGS)
 
 bench: $(STAMP) ## benchmarks: markdown + JSON report and plots in build/bench
