@@ -30,6 +30,7 @@ _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 _IMAGE_REPO_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_SHA256_HEX_RE = re.compile(r"^[a-f0-9]{64}$")
 _QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
 _CPU_RE = re.compile(r"^[0-9]+m$")
 _LABEL_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
@@ -125,6 +126,9 @@ class Source:
     seed: int
     classes: int
     model_file: Path | None
+    # sha256 (64 hex) of the model file or weights file that model.version was exported from; written by
+    # `make bump`, checked by `make export` and `make verify-digests` (issue 10). None: nothing pinned.
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,9 @@ class ModelSettings:
     max_image_pixels: int
     jpeg_fast_downscale: bool
     digests: dict[str, str]
+    # A folder with one subfolder per class (named as in the labels file), images inside: validation measures
+    # top-1 accuracy on them (issue 10), and the golden set (issue 11) takes its reference images from it.
+    samples_dir: Path | None = None
 
     @property
     def preprocessing_mode(self) -> str:
@@ -291,7 +298,10 @@ def _read_source(node: _Node) -> Source:
         seed=node.int("seed", 0, minimum=0),
         classes=node.int("classes", 1000, minimum=2),
         model_file=node.optional_path("model_file"),
+        sha256=node.optional_str("sha256", pattern=_SHA256_HEX_RE, what="sha256 (64 lowercase hex)"),
     )
+    if src.sha256 is not None and src.model_file is None and src.weights is None:
+        node.fail("pins the sha256 of a model file or weights file, but neither is set", "sha256")
     if src.model_file is not None and src.model_file.suffix not in MODEL_FILE_SUFFIXES:
         node.fail(f"must be a {' or '.join(MODEL_FILE_SUFFIXES)} file, got {src.model_file.name!r}", "model_file")
     if src.model_file is not None and src.weights is not None:
@@ -318,6 +328,7 @@ def _read_model(node: _Node) -> ModelSettings:
         max_image_pixels=node.int("max_image_pixels", 40_000_000, minimum=1),
         jpeg_fast_downscale=node.bool("jpeg_fast_downscale", True),
         digests=digests,
+        samples_dir=node.optional_path("samples_dir"),
     )
     if source.model_file is None and model.top_k > source.classes:
         node.fail(f"must be at most the number of classes ({source.classes}), got {model.top_k}", "top_k")

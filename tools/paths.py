@@ -75,3 +75,24 @@ def validation_report(reports_dir: Path, name: str, version: int, suffix: str) -
 def store_version_uri(store_uri: str, name: str, layout: str, version: int) -> str:
     """Where a version lives in the model store: the same <name>/<layout>/<version>/ tree as build/models."""
     return f"{store_uri.rstrip('/')}/{name}/{layout}/{version}"
+
+
+# --- Source files (issue 10): the model file or weights file an export was made from, content-addressed. ---
+# `make export` keeps every source file it used in SOURCES_DIR (and fetches a pinned one from the store into it);
+# `make publish` uploads it once to <store>/<name>/sources/; model.yaml pins its sha256 (model.source.sha256).
+SOURCES_DIR = f"{BUILD_DIR}/sources"
+STORE_SOURCES_DIR = "sources"
+
+
+def source_file_name(sha256: str, suffix: str) -> str:
+    """`sha256-<hex><suffix>`, suffix like ".keras" or ".h5"."""
+    return f"sha256-{sha256}{suffix}"
+
+
+def source_cache_file(root: Path, sha256: str, suffix: str) -> Path:
+    return Path(root) / SOURCES_DIR / source_file_name(sha256, suffix)
+
+
+def store_source_uri(store_uri: str, name: str, sha256: str, suffix: str) -> str:
+    """Where a source file lives in the model store: <store>/<name>/sources/sha256-<hex><suffix>."""
+    return f"{store_uri.rstrip('/')}/{name}/{STORE_SOURCES_DIR}/{source_file_name(sha256, suffix)}"
