@@ -12,7 +12,7 @@ from typing import Callable
 from tools import paths
 from tools.config import Config
 from tools.errors import UserError
-from tools.validate import badinput, correctness, layouts, ops, serving, structure
+from tools.validate import accuracy, badinput, correctness, layouts, ops, serving, structure
 from tools.validate import tfs_formats as tfs
 from tools.validate.report import Check, ExportResult, Report
 from tools.validate.samples import Sample, correctness_samples
@@ -237,8 +237,22 @@ def _call_checks(run: _Run, layout: str, export: serving.LoadedExport, info: dic
         if ref is not None:
             run.guard("correctness.parity", layout, correctness.check_parity, report, layout, answers, ref, info, labels)
         run.answers[layout] = answers
+    # Issue 10: top-1 accuracy on model.samples_dir's labelled images, beside the Keras model's own (the source
+    # model as the parity reference loads it).
+    run.guard("accuracy.samples", layout, accuracy.check_accuracy, report, layout, export, info, config,
+              lambda: _source_of(config))
     run.guard("badinput", layout, badinput.check_bad_inputs, report, layout, export, input_size, k,
               batch_rss_bound_mb(config, layout))
+
+
+def _source_of(config: Config):
+    """Issue 10: the source model for the accuracy check, from the parity reference's per-process cache."""
+    from export.source import load_source
+
+    key = repr((config.model.source, config.model.preprocessing))
+    if key not in _SOURCES:
+        _SOURCES[key] = load_source(config.model)
+    return _SOURCES[key]
 
 
 def discover_versions(config: Config, models_dir: Path) -> list[int]:
