@@ -53,9 +53,10 @@ def test_logits_models_get_a_softmax_and_other_activations_are_refused(tmp_path)
         load_source(settings_for(tmp_path / "sigmoid.keras"))
 
 
-def settings_for(model_file):
+def settings_for(model_file, preprocessing="none"):
     data = base_config_data()
     data["model"]["source"] = {"model_file": str(model_file)}
+    data["model"]["preprocessing"] = preprocessing  # a model file's preprocessing is stated, never guessed
     return parse_config(data).model
 
 

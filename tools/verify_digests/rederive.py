@@ -45,6 +45,8 @@ def verify_digests(config: Config, *, allow_unpinned: bool = False, verbose: boo
     from export.api import export_model  # TensorFlow loads only when there is something to do
     import tensorflow as tf
 
+    # The source first, on its own, so the log says where its bytes came from (the export then reads the cache).
+    sources.resolve(config, settings.version, log=log)
     with tempfile.TemporaryDirectory(prefix="verify-digests-") as scratch:
         dirs = export_model(config, version=settings.version, output_dir=Path(scratch), layouts=tuple(layouts),
                             verbose=verbose)
