@@ -9,6 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tools import paths
 from tools.config import ModelSettings
 from tools.digests import sha256_file
 from tools.errors import UserError
@@ -129,10 +130,22 @@ def _check_preprocessing(settings: ModelSettings, model: keras.Model, where: str
     return own
 
 
+def _cached_copy(settings: ModelSettings) -> Path | None:
+    """The verified copy in build/sources of a pinned source file that is not where model.yaml points (CI
+    fetched it from the store: `make export` / `make verify-digests`), so validation can load it too."""
+    src = settings.source
+    path = src.model_file or src.weights
+    if path is None or path.is_file() or not src.sha256:
+        return None
+    cached = paths.source_cache_file(paths.REPO_ROOT, src.sha256, path.suffix)
+    return cached if cached.is_file() and sha256_file(cached) == src.sha256 else None
+
+
 def load_source(settings: ModelSettings, source_file: Path | None = None) -> SourceModel:
     """The source model. `source_file` is where to read the model or weights file from when it is not where
     model.yaml points (a cached or fetched copy of the same bytes); what is recorded keeps model.yaml's name."""
     src = settings.source
+    source_file = source_file or _cached_copy(settings)
     if src.model_file is not None:
         read = source_file or src.model_file
         if not read.is_file():

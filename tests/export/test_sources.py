@@ -164,3 +164,20 @@ def test_an_absent_source_without_a_pin_is_an_error(tmp_path):
     with pytest.raises(UserError, match="model.source.model_file: .*mine.keras does not exist \\(model.source.sha256 "
                                         "pins nothing to fetch from the model store\\)"):
         sources.resolve(source_config(tmp_path), 1)
+
+
+def test_model_yaml_source_sha256_and_samples_dir_are_validated():
+    from tools.config import ConfigError
+
+    data = base_config_data()
+    data["model"]["source"] = {"architecture": "ResNet50", "sha256": "ab" * 32}
+    with pytest.raises(ConfigError, match="model.source.sha256: pins the sha256 of a model file or weights file, "
+                                          "but neither is set"):
+        parse_config(data)
+    data["model"]["source"] = {"model_file": "m.keras", "sha256": "not-hex"}
+    with pytest.raises(ConfigError, match="model.source.sha256: 'not-hex' is not a valid sha256"):
+        parse_config(data)
+    data["model"]["source"] = {"model_file": "m.keras", "sha256": "ab" * 32}
+    data["model"]["samples_dir"] = "samples"
+    model = parse_config(data, base=paths.REPO_ROOT).model
+    assert model.source.sha256 == "ab" * 32 and model.samples_dir == paths.REPO_ROOT / "samples"

@@ -2,7 +2,8 @@
 repository with a bare remote, a file:// store and a recording `gh`: a tiny trained `.keras` is exported,
 validated (with labelled samples), published (its source uploaded once, by sha256) and pinned (version 1,
 both digests and model.source.sha256). Then the digests are re-derived with the local model file deleted
-(fetched from the store), and the re-derivation refuses a source with other bytes and a wrong pin."""
+(fetched from the store) and exported and validated again from that fetched copy, as CI does; and the
+re-derivation refuses a source with other bytes and a wrong pin."""
 from __future__ import annotations
 
 import hashlib
@@ -132,6 +133,9 @@ def _own_model_flow(clone, model_file: Path, sha: str) -> None:
     for layout in paths.LAYOUTS:
         assert f"{layout}: {pinned.model.digests[layout]} re-derived from source sha256 {sha}" in verified.stderr
     assert not (clone.root / paths.MODELS_DIR).exists()  # the re-export never touches build/models
+    # CI's next step: export and validate, the source read from the verified copy in build/sources.
+    run(clone, "export (source from the cache)", "export")
+    run(clone, "validate (source from the cache)", "tools", "validate")
 
     # A local source whose bytes differ from the pin: refused with both hashes.
     model_file.write_bytes(b"not the reviewed model")
