@@ -5,16 +5,16 @@
 
 Refuses, naming the problem and changing nothing, unless: the worktree is clean and on a branch; N is greater
 than model.version (or equal to it while model.digests pins nothing: the first pin of a fresh repository,
-`make bump VERSION=1`); both layouts of N are exported (complete, matching SHA256SUMS); the validation report of
-N passed for exactly those exports; N is published to the model store with the same SHA256SUMS and every file there matches it (read back,
-streamed; skip with
---no-publish-check when the publish happens elsewhere, e.g. a CI job with the store's credentials); branch
-model/<name>-v<N> does not exist yet.
+`make bump VERSION=1`); both layouts of N are exported (complete, matching SHA256SUMS); the validation report
+of N passed for exactly those exports; N is published to the model store with the same SHA256SUMS, every file
+there matches it (read back, streamed) and the store holds its source file (skip these with --no-publish-check
+when the publish happens elsewhere, e.g. a CI job with the store's credentials); branch model/<name>-v<N> does
+not exist yet.
 
 Then: model.yaml gets model.version = N, model.digests and model.source.sha256 (the model or weights file the
-export was made from, as its export_info.json records; null for seeded weights) (a round-trip edit that keeps every comment), the
-overlays are re-rendered (and their golden files in tests/k8s/golden rewritten, which `make test` compares),
-`python -m tools check` runs (what CI runs), and the change is committed on
+export was made from, as its export_info.json records; null for seeded weights), a round-trip edit that keeps
+every comment; the overlays are re-rendered (and their golden files in tests/k8s/golden rewritten, which
+`make test` compares), `python -m tools check` runs (what CI runs), and the change is committed on
 model/<name>-v<N>, pushed with -u, and proposed with `gh pr create` (body: the validation report and what
 changes in each overlay's built manifests). Without `gh` on PATH it prints how to open the pull request.
 Afterwards you are back on the branch you started from.

@@ -1,5 +1,5 @@
-"""Edit model.yaml's `model.version`, `model.digests` and `model.source.sha256` with a round-trip YAML library, keeping every
-comment, quote and key order; then prove nothing else changed."""
+"""Edit model.yaml's `model.version`, `model.digests` and `model.source.sha256` with a round-trip YAML library,
+keeping every comment, quote and key order; then prove nothing else changed."""
 from __future__ import annotations
 
 import copy
