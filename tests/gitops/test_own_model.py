@@ -120,6 +120,9 @@ def _own_model_flow(clone, model_file: Path, sha: str) -> None:
     branch = f"model/{NAME}-v1"
     pinned_yaml = git(clone.root, "show", f"{branch}:{paths.MODEL_YAML}")
     assert f"    sha256: {sha}" in pinned_yaml
+    [call] = clone.gh_calls()
+    assert f"Source: `{sha}` (model.source.sha256), stored at `pvc://models/colors/{NAME}/sources/sha256-{sha}.keras`" \
+        in call["body"]
     git(clone.root, "switch", "--quiet", branch)
     pinned = load_config(clone.root / paths.MODEL_YAML)
     assert pinned.model.version == 1 and set(pinned.model.digests) == set(paths.LAYOUTS)

@@ -69,6 +69,7 @@ class Plan:
     title: str = ""
     body: str = ""
     commit_message: str = ""
+    source_uri: str | None = None  # where the store keeps the source file of this version
 
 
 def branch_name(config: Config, version: int) -> str:
@@ -194,6 +195,9 @@ def plan(repo_root: Path | str = paths.REPO_ROOT, version: int = 0, *, publish_c
     summaries, golden_changes = _manifest_changes(repo_root, config, new_config, rendered)
     p = Plan(repo_root, config, version, base, git(repo_root, "rev-parse", "HEAD").stdout.strip(), branch, digests,
              source_sha256, old_text, new_text, rendered, summaries, golden_changes, Path(report_md).read_text())
+    ref = next((r for r in (sources.from_export_info(publish.export_info(e)) for e in exports.values()) if r), None)
+    if ref is not None:
+        p.source_uri = paths.store_source_uri(config.store.uri, name, ref.sha256, ref.suffix)
     p.title = f"model: pin {name} v{version}" if first_pin else f"model: {name} v{current} -> v{version}"
     p.commit_message = _commit_message(p)
     p.body = _pr_body(p, publish_check)
@@ -236,8 +240,7 @@ def _pr_body(p: Plan, published: bool) -> str:
         "| --- | --- | --- |",
         rows,
         "",
-        *([f"Source: `{p.source_sha256}` (model.source.sha256), stored at `"
-           f"{paths.store_source_uri(config.store.uri, name, p.source_sha256, '<suffix>')}`; CI re-exports "
+        *([f"Source: `{p.source_sha256}` (model.source.sha256), stored at `{p.source_uri}`; CI re-exports "
            "from it and requires the digests above (`make verify-digests`).", ""] if p.source_sha256 else []),
         f"Published: {'checked in ' + store if published else 'not checked by the bump (--no-publish-check)'}.",
         "",
