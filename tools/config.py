@@ -25,6 +25,10 @@ STORE_SCHEMES = ("gs", "s3", "pvc", "file")
 # Schemes a pod's init container can fetch from; file:// only makes sense on this machine.
 CLUSTER_STORE_SCHEMES = ("gs", "s3", "pvc")
 MODEL_FILE_SUFFIXES = (".keras", ".h5")
+# Upper bound of model.max_image_pixels and --max-image-pixels (issue 13). libjpeg and GIF cap a side at 65535,
+# so no decodable image has more than ~4.3e9 pixels; 1e9 (3 GB of decoded RGB for one image) is already more
+# than a serving pod should hold for one request, and keeps every product in the graph far below int64.
+MAX_IMAGE_PIXELS = 1_000_000_000
 
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 _IMAGE_REPO_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
@@ -138,6 +142,8 @@ class ModelSettings:
     max_image_pixels: int
     jpeg_fast_downscale: bool
     digests: dict[str, str]
+    # issue 13: turn JPEGs upright by their EXIF orientation inside the graph (export/exif.py).
+    exif_orientation: bool = True
 
     @property
     def preprocessing_mode(self) -> str:
@@ -315,9 +321,11 @@ def _read_model(node: _Node) -> ModelSettings:
         labels=node.optional_path("labels"),
         preprocessing=node.str("preprocessing", "auto", choices=PREPROCESSING_MODES),
         top_k=node.int("top_k", 5, minimum=1),
-        max_image_pixels=node.int("max_image_pixels", 40_000_000, minimum=1),
+        # Bounded so a typo cannot overflow int64 in the graph (issue 13); see export/preprocess.py.
+        max_image_pixels=node.int("max_image_pixels", 40_000_000, minimum=1, maximum=MAX_IMAGE_PIXELS),
         jpeg_fast_downscale=node.bool("jpeg_fast_downscale", True),
         digests=digests,
+        exif_orientation=node.bool("exif_orientation", True),
     )
     if source.model_file is None and model.top_k > source.classes:
         node.fail(f"must be at most the number of classes ({source.classes}), got {model.top_k}", "top_k")

@@ -194,6 +194,7 @@ def check_export_info(report: Report, layout: str, path: Path, config: Config, v
         "preprocessing": settings.preprocessing_mode,
         "max_image_pixels": settings.max_image_pixels,
         "jpeg_fast_downscale": settings.jpeg_fast_downscale,
+        "exif_orientation": settings.exif_orientation,
     }
     if "num_classes" in info:
         expected["top_k"] = min(settings.top_k, info["num_classes"])
