@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import YAMLError
 
 from tools import paths
@@ -215,8 +216,15 @@ class _Node:
         if name in self.data:
             return self.data[name]
         if default is ...:
-            self.fail("is required", name)
+            self.fail("is required" + self._misspelled(name), name)
         return default
+
+    def _misspelled(self, name: str) -> str:
+        """`; found unknown key 'memroy' (misspelled?)` when a key close to the missing one is present."""
+        import difflib
+
+        close = difflib.get_close_matches(name, [str(k) for k in self.data if k not in self.seen], n=1, cutoff=0.6)
+        return f"; found unknown key {close[0]!r} here (misspelled?)" if close else ""
 
     def child(self, name: str, default: Any = ...) -> "_Node":
         return _Node(self.raw(name, default), self.key(name), self.file, self.base)
@@ -499,9 +507,38 @@ def load_yaml(path: Path) -> Any:
         raise UserError(f"{path}: no such file") from None
     try:
         return YAML(typ="safe", pure=True).load(text)
+    except DuplicateKeyError:
+        raise UserError(f"{path}: not valid YAML: {_duplicate_key(text)}") from None
     except YAMLError as exc:
         first = str(exc).strip().splitlines()
         raise UserError(f"{path}: not valid YAML: {' '.join(line.strip() for line in first[:3])}") from None
+
+
+def _duplicate_key(text: str) -> str:
+    """`<key path>: duplicate key (lines a and b)` for the first key given twice in one mapping (issue 13:
+    ruamel's own message names the key but not where in the tree it is)."""
+    from ruamel.yaml.nodes import MappingNode, SequenceNode
+
+    def walk(node, path):
+        if isinstance(node, MappingNode):
+            seen = {}
+            for key, value in node.value:
+                name = str(key.value)
+                where = f"{path}.{name}" if path else name
+                if name in seen:
+                    return f"{where}: duplicate key (lines {seen[name] + 1} and {key.start_mark.line + 1})"
+                seen[name] = key.start_mark.line
+                found = walk(value, where)
+                if found:
+                    return found
+        elif isinstance(node, SequenceNode):
+            for i, item in enumerate(node.value):
+                found = walk(item, f"{path}[{i}]")
+                if found:
+                    return found
+        return None
+
+    return walk(YAML(typ="safe", pure=True).compose(text), "") or "a key is given twice"
 
 
 def load_config(path: str | Path | None = None) -> Config:

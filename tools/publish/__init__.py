@@ -128,7 +128,20 @@ def upload_uri(config: Config) -> str:
             f"store.uri is {uri}, a PersistentVolumeClaim that only pods can reach: set store.publish_uri in "
             "model.yaml to where this machine writes that volume's files (e.g. file:///mnt/nfs/models)"
         )
+    _refuse_placeholder(uri)
     return uri
+
+
+# issue 13: the bucket model.yaml ships with. Publishing to it retried for ~50 s with pages of library
+# tracebacks; it is refused here, before any network call.
+PLACEHOLDER_BUCKETS = ("your-team-models",)
+
+
+def _refuse_placeholder(uri: str) -> None:
+    scheme, _, rest = uri.partition("://")
+    if scheme in ("gs", "s3") and rest.split("/", 1)[0] in PLACEHOLDER_BUCKETS:
+        raise UserError(f"store.uri is {uri}, the placeholder model.yaml ships with: set store.uri (or "
+                        "store.publish_uri) in model.yaml to your team's bucket")
 
 
 def published_sums(uri: str) -> bytes | None:
