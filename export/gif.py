@@ -6,20 +6,22 @@ and returns [frames, screen_height, screen_width, 3]. A 1.4 MB GIF of 100 frames
 https://www.w3.org/Graphics/GIF/spec-gif89a.txt, sections 17-27) up to the end of the first image and appending
 the trailer (0x3B) makes the decoder see one frame, so memory is one screen whatever the frame count.
 
-The walk is a tf.while_loop over block and sub-block headers, so it works inside the SavedModel (no Python).
-Every step moves forward by at least one byte, and the number of steps is capped (MAX_STEPS) so a file of
-one-byte sub-blocks cannot keep a request busy.
+The walk is graph ops only (a tf.while_loop over windows of the file), so it works inside the SavedModel.
+Its cost grows with the bytes before the end of the first frame, not with the frames after it.
 """
 from __future__ import annotations
 
 import tensorflow as tf
 
-# Steps of the walk: one per extension or image header and one per data sub-block (up to 255 bytes each).
-# A 40 MP first frame, LZW at the worst 12 bits per pixel, in 255-byte sub-blocks needs ~235k; the cap is
-# far above any real encoder's output yet keeps the walk under about a second.
-MAX_STEPS = 300_000
+# The sub-block chains are followed a window at a time by pointer doubling (log2(window) vectorized gathers),
+# not byte by byte: a graph while_loop step costs ~100 us, so a 1-byte-sub-block file of 1 MB would take a
+# minute one block per step. Extensions are short (a small window); image data is long (a larger one).
+EXTENSION_WINDOW = 512
+IMAGE_WINDOW = 8192
+# Extension blocks (graphic control, application, comment, ...) allowed before the first image; real files
+# have one to five. Each costs a loop step, so a file of nothing but tiny extensions is refused instead.
+MAX_EXTENSIONS = 64
 
-_SEEK, _EXTENSION, _IMAGE, _DONE, _BAD = 0, 1, 2, 3, 4
 TRAILER = b"\x3b"
 
 
@@ -28,52 +30,69 @@ def _table_size(packed: tf.Tensor) -> tf.Tensor:
     return tf.where(packed >= 128, 3 * tf.bitwise.left_shift(tf.constant(2, tf.int64), packed % 8), 0)
 
 
+def skip_subblocks(raw: tf.Tensor, pos: tf.Tensor, window_size: int) -> tf.Tensor:
+    """Position just after the zero-length sub-block that ends the chain starting at pos; -1 if the data
+    ends first. raw: int32 bytes."""
+    n = tf.size(raw, out_type=tf.int64)
+    WINDOW = window_size  # noqa: N806 (a constant of this walk)
+    j = tf.range(WINDOW, dtype=tf.int32)
+
+    def window(pos, end, windows):
+        seg = raw[pos:pos + WINDOW]
+        seg = tf.pad(seg, [[0, WINDOW - tf.size(seg)]], constant_values=-1)  # -1: past the end of the data
+        # Each position points at the next sub-block's length byte; a terminator (0) or the end of the data
+        # points at itself. Doubling the pointers log2(WINDOW) times follows up to WINDOW hops at once.
+        nxt = tf.where(seg > 0, j + 1 + seg, j)
+        for _ in range(WINDOW.bit_length() - 1):
+            nxt = tf.where(nxt < WINDOW, tf.gather(nxt, tf.minimum(nxt, WINDOW - 1)), nxt)
+        f = tf.cast(nxt[0], tf.int64)
+        inside = f < WINDOW
+        at_f = tf.gather(seg, tf.minimum(nxt[0], WINDOW - 1))
+        end = tf.where(inside, tf.where(tf.equal(at_f, 0), pos + f + 1, tf.constant(-1, tf.int64)), end)
+        return tf.where(inside, n, pos + f), end, windows + 1
+
+    def more(pos, end, windows):
+        return tf.logical_and(pos < n, tf.less(end, -1))
+
+    _, end, _ = tf.while_loop(more, window, (tf.cast(pos, tf.int64), tf.constant(-2, tf.int64),
+                                             tf.constant(0, tf.int64)), parallel_iterations=1)
+    return tf.where(end < -1, tf.constant(-1, tf.int64), end)
+
+
 def first_frame(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """(GIF bytes holding only the first image followed by the trailer, [frame_height, frame_width]).
 
     Fails with InvalidArgumentError naming the problem when no complete first image is found.
     """
-    raw = tf.cast(tf.io.decode_raw(data, tf.uint8), tf.int64)
+    raw = tf.cast(tf.io.decode_raw(data, tf.uint8), tf.int32)
     n = tf.size(raw, out_type=tf.int64)
 
     def at(i):
         i = tf.cast(i, tf.int64)
-        return tf.gather(raw, tf.clip_by_value(i, tf.constant(0, tf.int64), tf.maximum(n - 1, 0)))
+        return tf.cast(tf.where(tf.logical_and(i >= 0, i < n), tf.gather(raw, tf.clip_by_value(i, 0, tf.maximum(n - 1, 0))),
+                                -1), tf.int64)
 
     start = 13 + _table_size(at(10))  # header (6) + logical screen descriptor (7) + global colour table
 
-    seek, extension, image, done, bad = (tf.constant(m, tf.int64) for m in (_SEEK, _EXTENSION, _IMAGE, _DONE, _BAD))
+    # Extensions before the first image: 0x21, a label byte, then a sub-block chain.
+    def more(pos, count):
+        return tf.logical_and(tf.logical_and(pos >= 0, tf.equal(at(pos), 0x21)), count <= MAX_EXTENSIONS)
 
-    def step(pos, mode, frame, steps):
-        c = at(pos)
-        # _SEEK: an extension (0x21 label, sub-blocks) or the image descriptor (0x2C, 9 bytes, colour table,
-        # LZW minimum code size, sub-blocks); anything else before the first image (the trailer 0x3B included)
-        # means there is no image.
-        is_ext, is_img = tf.equal(c, 0x21), tf.equal(c, 0x2C)
-        image_start = pos + 10 + _table_size(at(pos + 9)) + 1
-        seek_pos = tf.where(is_ext, pos + 2, tf.where(is_img, image_start, pos))
-        seek_mode = tf.where(is_ext, extension, tf.where(is_img, image, bad))
-        seek_frame = tf.where(is_img, pos, frame)
-        # _EXTENSION / _IMAGE: a sub-block of c bytes; c == 0 ends the block.
-        sub_pos = pos + 1 + c
-        sub_mode = tf.where(tf.equal(c, 0), tf.where(tf.equal(mode, image), done, seek), mode)
-        seeking = tf.equal(mode, seek)
-        return (tf.where(seeking, seek_pos, sub_pos), tf.where(seeking, seek_mode, sub_mode),
-                tf.where(seeking, seek_frame, frame), steps + 1)
+    def extension(pos, count):
+        return skip_subblocks(raw, pos + 2, EXTENSION_WINDOW), count + 1
 
-    def more(pos, mode, frame, steps):
-        return tf.logical_and(tf.logical_and(mode < done, pos < n), steps < MAX_STEPS)
-
-    pos, mode, frame, steps = tf.while_loop(
-        more, step, (start, seek, tf.constant(-1, tf.int64), tf.constant(0, tf.int64)),
-        parallel_iterations=1,
-    )
-    ok = tf.debugging.Assert(
-        tf.logical_and(tf.equal(mode, done), pos <= n),
-        ["GIF has no complete first image (truncated, malformed, or more than", MAX_STEPS, "blocks)"],
-    )
+    frame, count = tf.while_loop(more, extension, (start, tf.constant(0, tf.int64)), parallel_iterations=1)
+    ok = tf.debugging.Assert(count <= MAX_EXTENSIONS, ["GIF has more than", MAX_EXTENSIONS,
+                                                       "extension blocks before its first image"])
     with tf.control_dependencies([ok]):
-        cut = tf.strings.join([tf.strings.substr(data, tf.constant(0, tf.int64), pos), TRAILER])
-    # The image descriptor: left, top, width, height (little-endian 16-bit) after the 0x2C byte.
+        frame = tf.identity(frame)
+    # The image descriptor (0x2C, left, top, width, height, packed), its colour table, the LZW code size byte.
+    is_image = tf.logical_and(frame >= 0, tf.equal(at(frame), 0x2C))
+    data_start = frame + 10 + _table_size(at(frame + 9)) + 1
+    end = tf.where(is_image, skip_subblocks(raw, data_start, IMAGE_WINDOW), tf.constant(-1, tf.int64))
+    ok = tf.debugging.Assert(tf.logical_and(end > 0, end <= n),
+                             ["GIF has no complete first image (no image block, or truncated)"])
+    with tf.control_dependencies([ok]):
+        cut = tf.strings.join([tf.strings.substr(data, tf.constant(0, tf.int64), end), TRAILER])
     size = tf.stack([at(frame + 7) + 256 * at(frame + 8), at(frame + 5) + 256 * at(frame + 6)])
     return cut, size

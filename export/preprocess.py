@@ -76,11 +76,15 @@ def declared_shape(data: tf.Tensor) -> tf.Tensor:
         return tf.stack([_uint(data, 8, 2, False), _uint(data, 6, 2, False)])
 
     def bmp():
+        # The 12-byte OS/2 header stores 16-bit sizes; it is refused by name in export/bmp.py.
+        os2 = tf.equal(_uint(data, 14, 4, False), 12)
+
         def signed(offset):
             v = _uint(data, offset, 4, False)
             return tf.abs(tf.where(v >= 2 ** 31, v - 2 ** 32, v))  # top-down BMPs store a negative height
 
-        return tf.stack([signed(22), signed(18)])
+        return tf.where(os2, tf.stack([_uint(data, 20, 2, False), _uint(data, 18, 2, False)]),
+                        tf.stack([signed(22), signed(18)]))
 
     return tf.switch_case(tf.maximum(fmt, 0), [jpeg, png, gif, bmp])
 
