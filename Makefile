@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 VERSION ?=
 ARGS ?=
 
-.PHONY: help venv lock export validate render check test test-fast bench publish bump status client profile clean
+.PHONY: help venv lock export validate render check test test-fast fuzz bench publish bump status client profile clean
 
 help: ## list every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,6 +51,12 @@ test: $(STAMP) ## the whole test suite (slow-marked tests included)
 
 test-fast: $(STAMP) ## the test suite without tests marked slow
 	$(PY) -m pytest -m "not slow" $(ARGS)
+
+# issue 13: a bounded, seeded fuzz run of the served signature (tests/hostile/test_fuzz.py, Hypothesis).
+FUZZ_SECONDS ?= 300
+FUZZ_SEED ?= 13
+fuzz: $(STAMP) ## fuzz the served signature with mutated JPEG/PNG/GIF/BMP (FUZZ_SECONDS=300 FUZZ_SEED=13)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=$(FUZZ_SEED) $(PY) -m pytest -q -s -p no:cacheprovider tests/hostile/test_fuzz.py $(ARGS)
 
 bench: $(STAMP) ## benchmarks: markdown + JSON report and plots in build/bench
 	$(PY) -m tools bench $(ARGS)
