@@ -27,9 +27,17 @@ _MASKS_555 = (0x7C00, 0x03E0, 0x001F)
 _MASKS_8888 = (0xFF0000, 0x00FF00, 0x0000FF)
 
 
+def _substr(data: tf.Tensor, offset, length) -> tf.Tensor:
+    """tf.strings.substr that gives b"" past the end instead of failing: its error message would quote the
+    request's raw bytes (not UTF-8, and the client's own data echoed back). Found by make fuzz."""
+    size = tf.cast(tf.strings.length(data), tf.int64)
+    offset = tf.minimum(tf.cast(offset, tf.int64), size)
+    return tf.strings.substr(data, offset, tf.maximum(tf.cast(length, tf.int64), 0))
+
+
 def _u(data: tf.Tensor, offset, length: int) -> tf.Tensor:
     """Little-endian unsigned integer of `length` bytes at `offset`; 0 past the end."""
-    raw = tf.io.decode_raw(tf.strings.substr(data, offset, length), tf.uint8)
+    raw = tf.io.decode_raw(_substr(data, offset, length), tf.uint8)
     raw = tf.cast(tf.pad(raw, [[0, length - tf.size(raw)]]), tf.int64)
     return tf.reduce_sum(raw * tf.constant([256 ** i for i in range(length)], tf.int64))
 
@@ -62,7 +70,10 @@ def kind(h: dict) -> tf.Tensor:
     fields = tf.equal(comp, BI_BITFIELDS)
     return tf.case(
         [
-            (h["header_size"] < 40, lambda: tf.constant(-1)),
+            # BITMAPINFOHEADER (40), its V2/V3 extensions (52, 56), V4 (108), V5 (124); anything else, the
+            # 12-byte OS/2 header included, is a variant we do not read.
+            (tf.logical_not(tf.reduce_any(tf.equal(h["header_size"], [40, 52, 56, 108, 124]))),
+             lambda: tf.constant(-1)),
             (tf.logical_and(tf.equal(bpp, 24), rgb), lambda: tf.constant(0)),
             (tf.logical_and(tf.equal(bpp, 32), tf.logical_or(rgb, tf.logical_and(fields, _masks_are(masks, _MASKS_8888)))),
              lambda: tf.constant(0)),
@@ -83,7 +94,7 @@ def _rows(data: tf.Tensor, h: dict) -> tf.Tensor:
     ok = tf.debugging.Assert(h["offset"] + total <= tf.cast(tf.strings.length(data), tf.int64),
                              ["BMP pixel data is cut short: needs", total, "bytes at offset", h["offset"]])
     with tf.control_dependencies([ok]):
-        raw = tf.io.decode_raw(tf.strings.substr(data, h["offset"], total), tf.uint8)
+        raw = tf.io.decode_raw(_substr(data, h["offset"], total), tf.uint8)
     rows = tf.reshape(raw, tf.stack([h["height"], stride]))
     # Bottom-up is the default: the first stored row is the bottom one.
     return tf.cond(h["top_down"], lambda: rows, lambda: tf.reverse(rows, [0]))
@@ -93,7 +104,7 @@ def _palette(data: tf.Tensor, h: dict) -> tf.Tensor:
     """uint8 [256, 3] RGB: the colour table (BGRx entries after the info header), black past its end."""
     count = tf.where(h["colors_used"] > 0, tf.minimum(h["colors_used"], 256),
                      tf.bitwise.left_shift(tf.constant(1, tf.int64), tf.minimum(h["bpp"], 8)))
-    raw = tf.io.decode_raw(tf.strings.substr(data, 14 + h["header_size"], 4 * count), tf.uint8)
+    raw = tf.io.decode_raw(_substr(data, 14 + h["header_size"], 4 * count), tf.uint8)
     raw = tf.pad(raw, [[0, 1024 - tf.size(raw)]])
     return tf.reshape(raw, [256, 4])[:, 2::-1]
 

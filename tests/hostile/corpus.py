@@ -337,6 +337,10 @@ def cases() -> tuple[CorpusCase, ...]:
         "unsupported BMP variant")
     bad("bmp_os2_header", "BMP with the 12-byte OS/2 header", save(px, "BMP")[:14] + struct.pack("<IHHHH", 12, 128, 96, 1, 24)
         + b"\0" * 100, "unsupported BMP variant")
+    # Found by make fuzz (seed 13): a header size pointing past the end made tf.strings.substr fail with an
+    # error quoting the request's raw bytes.
+    bad("bmp_header_size_past_end", "1-bit BMP whose info-header size field is 0x0003fffc",
+        _bmp_header_size(save(Image.fromarray(px).convert("1"), "BMP"), 0x0003FFFC), "unsupported BMP variant")
     eight = raw_bmp(packed_rows(indices % 256, 8), 128, 96, 8, palette=b"\x10\x20\x30\x00" * 256)
     bad("bmp_pixels_cut_short", "8-bit BMP cut inside its pixel rows", eight[: len(eight) - 500],
         "BMP pixel data is cut short")
@@ -363,6 +367,10 @@ def _jpeg_size(data: bytes, height: int, width: int) -> bytes:
     i = out.find(b"\xff\xc0")
     out[i + 5:i + 9] = struct.pack(">HH", height, width)
     return bytes(out)
+
+
+def _bmp_header_size(data: bytes, size: int) -> bytes:
+    return data[:14] + struct.pack("<I", size) + data[18:]
 
 
 def _png_size(data: bytes, height: int, width: int) -> bytes:
