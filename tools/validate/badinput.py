@@ -51,6 +51,8 @@ def corpus_cases() -> list[Case]:
 
     A prediction must equal the answer to a lossless PNG of the pixels the image really holds; a refusal
     must be INVALID_ARGUMENT naming the reason; every case has its peak-memory bound."""
+    if str(paths.REPO_ROOT) not in sys.path:  # the corpus generator lives in the repository's tests/
+        sys.path.insert(0, str(paths.REPO_ROOT))
     from tests.hostile import corpus
 
     return [Case(f"corpus.{c.name}", c.description, [c.data], c.expect, c.message, c.rss_bound_mb,
