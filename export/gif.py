@@ -32,13 +32,13 @@ def _table_size(packed: tf.Tensor) -> tf.Tensor:
 
 def skip_subblocks(raw: tf.Tensor, pos: tf.Tensor, window_size: int) -> tf.Tensor:
     """Position just after the zero-length sub-block that ends the chain starting at pos; -1 if the data
-    ends first. raw: int32 bytes."""
+    ends first. raw: the file's uint8 bytes."""
     n = tf.size(raw, out_type=tf.int64)
     WINDOW = window_size  # noqa: N806 (a constant of this walk)
     j = tf.range(WINDOW, dtype=tf.int32)
 
     def window(pos, end, windows):
-        seg = raw[pos:pos + WINDOW]
+        seg = tf.cast(raw[pos:pos + WINDOW], tf.int32)
         seg = tf.pad(seg, [[0, WINDOW - tf.size(seg)]], constant_values=-1)  # -1: past the end of the data
         # Each position points at the next sub-block's length byte; a terminator (0) or the end of the data
         # points at itself. Doubling the pointers log2(WINDOW) times follows up to WINDOW hops at once.
@@ -64,13 +64,13 @@ def first_frame(data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 
     Fails with InvalidArgumentError naming the problem when no complete first image is found.
     """
-    raw = tf.cast(tf.io.decode_raw(data, tf.uint8), tf.int32)
+    raw = tf.io.decode_raw(data, tf.uint8)  # widened only a window or a byte at a time
     n = tf.size(raw, out_type=tf.int64)
 
     def at(i):
         i = tf.cast(i, tf.int64)
-        return tf.cast(tf.where(tf.logical_and(i >= 0, i < n), tf.gather(raw, tf.clip_by_value(i, 0, tf.maximum(n - 1, 0))),
-                                -1), tf.int64)
+        value = tf.cast(tf.gather(raw, tf.clip_by_value(i, 0, tf.maximum(n - 1, 0))), tf.int64)
+        return tf.where(tf.logical_and(i >= 0, i < n), value, tf.constant(-1, tf.int64))
 
     start = 13 + _table_size(at(10))  # header (6) + logical screen descriptor (7) + global colour table
 

@@ -28,7 +28,6 @@ ANTIALIAS_ABOVE = 2.0
 UNSUPPORTED_MESSAGE = "image is empty, corrupt or not JPEG, PNG, GIF or BMP"
 
 
-
 def _uint(data: tf.Tensor, offset: int, length: int, big_endian: bool) -> tf.Tensor:
     """The unsigned integer stored in `length` bytes at `offset` (the caller checked the length)."""
     raw = tf.cast(tf.io.decode_raw(tf.strings.substr(data, offset, length), tf.uint8), tf.int64)
