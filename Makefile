@@ -17,6 +17,7 @@ ARGS ?=
 .PHONY: help venv lock export validate render check test test-fast bench publish bump status client profile smoke clean doctor
 .PHONY: promtool dashboard-preview
 .PHONY: verify-digests
+.PHONY: fuzz
 
 help: ## list every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,6 +54,12 @@ test: $(STAMP) promtool ## the whole test suite (slow-marked tests included; ins
 
 test-fast: $(STAMP) promtool ## the test suite without tests marked slow
 	$(PY) -m pytest -m "not slow" $(ARGS)
+
+# issue 13: a bounded, seeded fuzz run of the served signature (tests/hostile/test_fuzz.py, Hypothesis).
+FUZZ_SECONDS ?= 300
+FUZZ_SEED ?= 13
+fuzz: $(STAMP) ## fuzz the served signature with mutated JPEG/PNG/GIF/BMP (FUZZ_SECONDS=300 FUZZ_SEED=13)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=$(FUZZ_SEED) $(PY) -m pytest -q -s -p no:cacheprovider tests/hostile/test_fuzz.py $(ARGS)
 
 bench: $(STAMP) ## benchmarks: markdown + JSON report and plots in build/bench
 	$(PY) -m tools bench $(ARGS)

@@ -81,6 +81,7 @@ def export_info(settings: ModelSettings, version: int, layout: str, source: Sour
         "top_k": k,
         "max_image_pixels": settings.max_image_pixels,
         "jpeg_fast_downscale": settings.jpeg_fast_downscale,
+        "exif_orientation": settings.exif_orientation,
         "source": source.info,
         "signatures": {
             name: {
@@ -111,6 +112,7 @@ def build_servable(model: keras.Model, layout: str, source: SourceModel, setting
         labels_file=labels_file,
         max_image_pixels=settings.max_image_pixels,
         jpeg_fast_downscale=settings.jpeg_fast_downscale,
+        exif_orientation=settings.exif_orientation,
     )
 
 

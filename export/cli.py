@@ -14,9 +14,17 @@ from pathlib import Path
 
 from tools import paths
 from tools.cliargs import positive_int
-from tools.config import ARCHITECTURES, PREPROCESSING_MODES, load_config
+from tools.config import ARCHITECTURES, MAX_IMAGE_PIXELS, PREPROCESSING_MODES, load_config
 from tools.errors import UserError, run_cli
 
+
+def image_pixels(text: str) -> int:
+    """--max-image-pixels: a positive integer no larger than MAX_IMAGE_PIXELS (an overflow in the graph
+    would otherwise make the servable refuse every image)."""
+    value = positive_int(text)
+    if value > MAX_IMAGE_PIXELS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_IMAGE_PIXELS} (1 gigapixel), got {value}")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -37,8 +45,11 @@ def parser() -> argparse.ArgumentParser:
                    help="normalization inside the graph: what the model was trained on. auto: the architecture's "
                         "own; for a model file auto is refused unless it has its own Rescaling/Normalization layers")
     p.add_argument("--top-k", type=positive_int, help="classes returned per image")
-    p.add_argument("--max-image-pixels", type=positive_int, help="declared width x height above this is rejected")
+    p.add_argument("--max-image-pixels", type=image_pixels,
+                   help=f"declared width x height above this is rejected (1 to {MAX_IMAGE_PIXELS})")
     p.add_argument("--no-jpeg-fast-downscale", action="store_true", help="always decode JPEGs at full size")
+    p.add_argument("--no-exif-orientation", action="store_true",
+                   help="serve JPEGs as stored, ignoring their EXIF Orientation tag")
     p.add_argument("--layout", action="append", choices=paths.LAYOUTS,
                    help="export only this layout (repeatable; default: both)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -76,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             top_k=args.top_k,
             max_image_pixels=args.max_image_pixels,
             jpeg_fast_downscale=False if args.no_jpeg_fast_downscale else None,
+            exif_orientation=False if args.no_exif_orientation else None,
             source_architecture=args.architecture,
             source_weights=args.weights.resolve() if args.weights else None,
             source_seed=args.seed,

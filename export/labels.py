@@ -12,18 +12,29 @@ BACKGROUND = "background"
 
 
 def read_labels(path: Path) -> list[str]:
+    if Path(path).is_dir():
+        raise UserError(f"labels file {path} is a directory; give a text file, one class name per line")
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the first label.
+        text = Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise UserError(f"labels file {path} does not exist") from None
     except UnicodeDecodeError:
         raise UserError(f"labels file {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise UserError(f"labels file {path} cannot be read: {exc.strerror}") from None
     labels = [line.strip() for line in text.splitlines()]
     while labels and not labels[-1]:
         labels.pop()
     for n, label in enumerate(labels, 1):
         if not label:
             raise UserError(f"labels file {path}: line {n} is empty; every class needs a name")
+    first_line: dict[str, int] = {}
+    for n, label in enumerate(labels, 1):
+        if label in first_line:
+            raise UserError(f"labels file {path}: {label!r} on line {n} repeats line {first_line[label]}; "
+                            "each class needs its own name")
+        first_line[label] = n
     return labels
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from export import bmp, exif, gif
+
 # Per-channel constants of Keras applications' preprocess_input modes.
 _CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 _TORCH_MEAN = (0.485, 0.456, 0.406)
@@ -73,11 +75,15 @@ def declared_shape(data: tf.Tensor) -> tf.Tensor:
         return tf.stack([_uint(data, 8, 2, False), _uint(data, 6, 2, False)])
 
     def bmp():
+        # The 12-byte OS/2 header stores 16-bit sizes; it is refused by name in export/bmp.py.
+        os2 = tf.equal(_uint(data, 14, 4, False), 12)
+
         def signed(offset):
             v = _uint(data, offset, 4, False)
             return tf.abs(tf.where(v >= 2 ** 31, v - 2 ** 32, v))  # top-down BMPs store a negative height
 
-        return tf.stack([signed(22), signed(18)])
+        return tf.where(os2, tf.stack([_uint(data, 20, 2, False), _uint(data, 18, 2, False)]),
+                        tf.stack([signed(22), signed(18)]))
 
     return tf.switch_case(tf.maximum(fmt, 0), [jpeg, png, gif, bmp])
 
@@ -101,24 +107,59 @@ def jpeg_ratio(shape: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     return index
 
 
-def decode(data: tf.Tensor, size: tuple[int, int], max_pixels: int, fast_downscale: bool = True) -> tf.Tensor:
-    """Encoded bytes -> uint8 [h, w, 3] RGB. Grayscale, CMYK and alpha become RGB; a GIF gives its first frame."""
+def decode(data: tf.Tensor, size: tuple[int, int], max_pixels: int, fast_downscale: bool = True,
+           swap: tf.Tensor | bool = False) -> tf.Tensor:
+    """Encoded bytes -> uint8 [h, w, 3] RGB. Grayscale, CMYK and alpha become RGB; a GIF gives its first frame.
+
+    Memory is bounded by the pixel limit for every format: a GIF is cut to its first frame before decoding
+    (export/gif.py), BMP variants are decoded in the graph or refused by name (export/bmp.py). `swap`: the
+    image will be turned by 90 degrees (EXIF), so the JPEG scale is chosen against the transposed size.
+    """
     shape = declared_shape(data)
     with tf.control_dependencies([check_pixel_limit(shape, max_pixels)]):
-        is_jpeg = tf.equal(image_format(data), 0)
+        fmt = tf.identity(image_format(data))
 
     def jpeg():
         if not fast_downscale:
             return tf.io.decode_jpeg(data, channels=3)
         branches = [lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r) for r in JPEG_RATIOS]
-        return tf.switch_case(jpeg_ratio(shape, size), branches)
+        ratio = tf.where(swap, jpeg_ratio(shape, (size[1], size[0])), jpeg_ratio(shape, size))
+        return tf.switch_case(ratio, branches)
 
-    def other():
-        return tf.io.decode_image(data, channels=3, expand_animations=False)
+    def png():
+        return tf.io.decode_png(data, channels=3)
 
-    image = tf.cond(is_jpeg, jpeg, other)
+    def first_gif_frame():
+        cut, frame = gif.first_frame(data)
+        # giflib allocates each frame's own raster before compositing it onto the screen: bound it too.
+        with tf.control_dependencies([check_pixel_limit(frame, max_pixels)]):
+            return tf.io.decode_gif(cut)[0]
+
+    image = tf.switch_case(tf.maximum(fmt, 0), [jpeg, png, first_gif_frame, lambda: bmp.decode(data)])
     image.set_shape([None, None, 3])
     return image
+
+
+def decode_and_resize(data: tf.Tensor, size: tuple[int, int], max_pixels: int, fast_downscale: bool = True,
+                      exif_orientation: bool = True) -> tf.Tensor:
+    """Encoded bytes -> float32 [size[0], size[1], 3] (0..255), upright when the JPEG's EXIF says how.
+
+    The EXIF turn is applied to the model-sized result, resized to the transposed size when the turn swaps
+    the axes: bilinear and antialiased resizing are separable and symmetric, so this is the same as turning
+    the full image first, at the cost of turning 224x224 pixels instead of 12 MP.
+    """
+    if not exif_orientation:
+        return resize(decode(data, size, max_pixels, fast_downscale), size)
+    o = tf.cond(tf.equal(image_format(data), 0), lambda: exif.orientation(data), lambda: tf.constant(1, tf.int32))
+    swap = exif.swaps_axes(o)
+    image = decode(data, size, max_pixels, fast_downscale, swap=swap)
+    out = tf.cond(
+        swap,
+        lambda: exif.orient(resize(image, (size[1], size[0])), o),
+        lambda: exif.orient(resize(image, size), o),
+    )
+    out.set_shape([size[0], size[1], 3])
+    return out
 
 
 def resize(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
@@ -154,10 +195,11 @@ def normalize(images: tf.Tensor, mode: str) -> tf.Tensor:
     raise ValueError(f"unknown normalization {mode!r}: use one of {', '.join(NORMALIZATIONS)}")
 
 
-def decode_batch(images: tf.Tensor, size: tuple[int, int], max_pixels: int, fast_downscale: bool = True) -> tf.Tensor:
+def decode_batch(images: tf.Tensor, size: tuple[int, int], max_pixels: int, fast_downscale: bool = True,
+                 exif_orientation: bool = True) -> tf.Tensor:
     """tf.string [n] -> float32 [n, h, w, 3] (0..255). Images differ in size, so each is decoded on its own;
     map_fn runs several at once on the inter-op pool."""
     def one(data):
-        return resize(decode(data, size, max_pixels, fast_downscale), size)
+        return decode_and_resize(data, size, max_pixels, fast_downscale, exif_orientation)
 
     return tf.map_fn(one, images, fn_output_signature=tf.TensorSpec([size[0], size[1], 3], tf.float32))

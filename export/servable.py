@@ -32,6 +32,7 @@ class Servable(tf.Module):
         labels_file: Path,
         max_image_pixels: int,
         jpeg_fast_downscale: bool,
+        exif_orientation: bool = True,
     ):
         super().__init__(name="servable")
         if layout not in paths.LAYOUTS:
@@ -53,6 +54,7 @@ class Servable(tf.Module):
         self.k = top_k
         self.max_image_pixels = max_image_pixels
         self.jpeg_fast_downscale = jpeg_fast_downscale
+        self.exif_orientation = exif_orientation
         # An Asset is copied into the SavedModel's assets/ and its path rewritten on load.
         self.labels_asset = tf.saved_model.Asset(str(labels_file))
         self.labels = postprocess.labels_table(self.labels_asset, hashlib.sha256(Path(labels_file).read_bytes()).hexdigest())
@@ -67,7 +69,8 @@ class Servable(tf.Module):
 
     def preprocess(self, images: tf.Tensor) -> tf.Tensor:
         """Encoded bytes [n] -> the model's input batch, in this servable's layout."""
-        pixels = preprocess.decode_batch(images, self.input_size, self.max_image_pixels, self.jpeg_fast_downscale)
+        pixels = preprocess.decode_batch(images, self.input_size, self.max_image_pixels, self.jpeg_fast_downscale,
+                                         self.exif_orientation)
         return self.from_pixels(pixels)
 
     def from_pixels(self, pixels: tf.Tensor) -> tf.Tensor:

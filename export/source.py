@@ -63,9 +63,31 @@ def _build_architecture(settings: ModelSettings, weights_file: Path | None = Non
     return model
 
 
+# A .keras file is a zip archive (keras/src/saving/saving_lib.py writes it with zipfile); .h5 is HDF5, whose
+# signature is these 8 bytes (HDF5 File Format Specification, "Format Signature"). Checked first so a text file
+# named .keras is reported as such instead of Keras' misleading "File not found".
+_CONTAINERS = {".keras": (b"PK\x03\x04", "a zip archive"), ".h5": (b"\x89HDF\r\n\x1a\n", "an HDF5 file")}
+
+
+def _check_container(path: Path) -> None:
+    magic, what = _CONTAINERS.get(path.suffix, (None, ""))
+    if magic is None:
+        return
+    with open(path, "rb") as f:
+        head = f.read(2048 + len(magic))
+    # HDF5 allows a user block before the signature: it may also sit at 512, 1024 or 2048.
+    offsets = (0, 512, 1024, 2048) if path.suffix == ".h5" else (0,)
+    if not any(head[o:o + len(magic)] == magic for o in offsets):
+        raise UserError(f"model file {path.name} is not {what} as a {path.suffix} file must be "
+                        f"(starts with {head[:8]!r})")
+
+
 def _load_model_file(path: Path) -> keras.Model:
+    if path.is_dir():
+        raise UserError(f"model file {path} is a directory; give a .keras or .h5 file")
     if not path.is_file():
         raise UserError(f"model file {path} does not exist")
+    _check_container(path)
     try:
         model = keras.models.load_model(str(path), compile=False)
     except Exception as exc:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import YAMLError
 
 from tools import paths
@@ -25,6 +26,10 @@ STORE_SCHEMES = ("gs", "s3", "pvc", "file")
 # Schemes a pod's init container can fetch from; file:// only makes sense on this machine.
 CLUSTER_STORE_SCHEMES = ("gs", "s3", "pvc")
 MODEL_FILE_SUFFIXES = (".keras", ".h5")
+# Upper bound of model.max_image_pixels and --max-image-pixels (issue 13). libjpeg and GIF cap a side at 65535,
+# so no decodable image has more than ~4.3e9 pixels; 1e9 (3 GB of decoded RGB for one image) is already more
+# than a serving pod should hold for one request, and keeps every product in the graph far below int64.
+MAX_IMAGE_PIXELS = 1_000_000_000
 
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 _IMAGE_REPO_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
@@ -160,6 +165,8 @@ class ModelSettings:
     # A folder with one subfolder per class (named as in the labels file), images inside: validation measures
     # top-1 accuracy on them (issue 10), and the golden set (issue 11) takes its reference images from it.
     samples_dir: Path | None = None
+    # issue 13: turn JPEGs upright by their EXIF orientation inside the graph (export/exif.py).
+    exif_orientation: bool = True
 
     @property
     def preprocessing_mode(self) -> str:
@@ -234,8 +241,15 @@ class _Node:
         if name in self.data:
             return self.data[name]
         if default is ...:
-            self.fail("is required", name)
+            self.fail("is required" + self._misspelled(name), name)
         return default
+
+    def _misspelled(self, name: str) -> str:
+        """`; found unknown key 'memroy' (misspelled?)` when a key close to the missing one is present."""
+        import difflib
+
+        close = difflib.get_close_matches(name, [str(k) for k in self.data if k not in self.seen], n=1, cutoff=0.6)
+        return f"; found unknown key {close[0]!r} here (misspelled?)" if close else ""
 
     def child(self, name: str, default: Any = ...) -> "_Node":
         return _Node(self.raw(name, default), self.key(name), self.file, self.base)
@@ -343,10 +357,12 @@ def _read_model(node: _Node) -> ModelSettings:
         labels=node.optional_path("labels"),
         preprocessing=node.str("preprocessing", "auto", choices=PREPROCESSING_MODES),
         top_k=node.int("top_k", 5, minimum=1),
-        max_image_pixels=node.int("max_image_pixels", 40_000_000, minimum=1),
+        # Bounded so a typo cannot overflow int64 in the graph (issue 13); see export/preprocess.py.
+        max_image_pixels=node.int("max_image_pixels", 40_000_000, minimum=1, maximum=MAX_IMAGE_PIXELS),
         jpeg_fast_downscale=node.bool("jpeg_fast_downscale", True),
         digests=digests,
         samples_dir=node.optional_path("samples_dir"),
+        exif_orientation=node.bool("exif_orientation", True),
     )
     if source.model_file is None and model.top_k > source.classes:
         node.fail(f"must be at most the number of classes ({source.classes}), got {model.top_k}", "top_k")
@@ -661,9 +677,38 @@ def load_yaml(path: Path) -> Any:
         raise UserError(f"{path}: no such file") from None
     try:
         return YAML(typ="safe", pure=True).load(text)
+    except DuplicateKeyError:
+        raise UserError(f"{path}: not valid YAML: {_duplicate_key(text)}") from None
     except YAMLError as exc:
         first = str(exc).strip().splitlines()
         raise UserError(f"{path}: not valid YAML: {' '.join(line.strip() for line in first[:3])}") from None
+
+
+def _duplicate_key(text: str) -> str:
+    """`<key path>: duplicate key (lines a and b)` for the first key given twice in one mapping (issue 13:
+    ruamel's own message names the key but not where in the tree it is)."""
+    from ruamel.yaml.nodes import MappingNode, SequenceNode
+
+    def walk(node, path):
+        if isinstance(node, MappingNode):
+            seen = {}
+            for key, value in node.value:
+                name = str(key.value)
+                where = f"{path}.{name}" if path else name
+                if name in seen:
+                    return f"{where}: duplicate key (lines {seen[name] + 1} and {key.start_mark.line + 1})"
+                seen[name] = key.start_mark.line
+                found = walk(value, where)
+                if found:
+                    return found
+        elif isinstance(node, SequenceNode):
+            for i, item in enumerate(node.value):
+                found = walk(item, f"{path}[{i}]")
+                if found:
+                    return found
+        return None
+
+    return walk(YAML(typ="safe", pure=True).compose(text), "") or "a key is given twice"
 
 
 def load_config(path: str | Path | None = None) -> Config:

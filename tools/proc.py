@@ -14,9 +14,22 @@ from tools.errors import UserError
 class CommandError(UserError):
     def __init__(self, argv: Sequence[str], returncode: int, stdout: str, stderr: str):
         self.argv, self.returncode, self.stdout, self.stderr = list(argv), returncode, stdout, stderr
-        detail = (stderr or stdout).strip()
-        last = detail.splitlines()[-1] if detail else "no output"
-        super().__init__(f"`{shlex.join(argv)}` failed with exit status {returncode}: {last}")
+        super().__init__(f"`{shlex.join(argv)}` failed with exit status {returncode}: {cause(stdout, stderr)}")
+
+
+# Lines git and gh start the real cause with; the last line alone is often a hint or a retry notice
+# ("hint: ...", "error: failed to push some refs") while the "fatal: ..." above it says why (issue 13).
+_CAUSE_PREFIXES = ("fatal:", "error:", "remote: error:", "! [rejected]", "! [remote rejected]")
+
+
+def cause(stdout: str, stderr: str) -> str:
+    """One line for a failed command: its fatal:/error: lines (in order, joined), else its last line."""
+    detail = (stderr or stdout).strip()
+    if not detail:
+        return "no output"
+    lines = [line.strip() for line in detail.splitlines() if line.strip()]
+    picked = [line for line in lines if line.startswith(_CAUSE_PREFIXES)]
+    return "; ".join(dict.fromkeys(picked)) if picked else lines[-1]
 
 
 @dataclass

@@ -62,6 +62,11 @@ def from_export_info(info: dict | None) -> SourceRef | None:
     return None
 
 
+# issue 13: the bucket model.yaml ships with. Publishing to it retried for ~50 s with pages of library
+# tracebacks; every store access (publish, export's fetch, verify-digests, bump) refuses it before any network call.
+PLACEHOLDER_BUCKETS = ("your-team-models",)
+
+
 def store_uri(config: Config) -> str:
     """Where this machine reads and writes the store; pvc:// is a volume inside the cluster, not reachable here."""
     uri = config.store.upload_uri
@@ -70,6 +75,10 @@ def store_uri(config: Config) -> str:
             f"store.uri is {uri}, a PersistentVolumeClaim that only pods can reach: set store.publish_uri in "
             "model.yaml to where this machine writes that volume's files (e.g. file:///mnt/nfs/models)"
         )
+    scheme, _, rest = uri.partition("://")
+    if scheme in ("gs", "s3") and rest.split("/", 1)[0] in PLACEHOLDER_BUCKETS:
+        raise UserError(f"store.uri is {uri}, the placeholder model.yaml ships with: set store.uri (or "
+                        "store.publish_uri) in model.yaml to your team's bucket")
     return uri
 
 

@@ -154,3 +154,18 @@ def test_cli_error_is_one_line(repo, store, capsys):
     assert cli.main(["--config", str(repo / paths.MODEL_YAML), "--version", "7"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: no channels_last export of resnet v7")
+
+
+def test_placeholder_store_is_refused_before_any_network_call(repo, store, fakes, monkeypatch):
+    # issue 13: the bucket model.yaml ships with retried for ~50 s with pages of tracebacks.
+    import fsspec
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("publish reached the network")
+
+    monkeypatch.setattr(fsspec.core, "url_to_fs", no_network)
+    monkeypatch.setattr(fsspec, "filesystem", no_network)
+    fakes.release(repo, version=2)
+    config = config_at(repo, "gs://your-team-models/tf-serving")
+    with pytest.raises(UserError, match=r"store.uri is gs://your-team-models/tf-serving, the placeholder"):
+        publish.publish(config, 2)

@@ -207,8 +207,7 @@ def test_cli_maps_destinations_to_kubeconfig_contexts(tmp_path, config, log, mon
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert cli.main(["--kubeconfig", str(tmp_path / "missing")]) == 2
-    assert capsys.readouterr().err.strip() == f"error: no kubeconfig contexts found in {tmp_path / 'missing'}: " \
-                                              "status needs cluster access"
+    assert capsys.readouterr().err.strip() == f"error: kubeconfig file {tmp_path / 'missing'} does not exist"
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(KUBECONFIG)
     assert cli.main(["--kubeconfig", str(kubeconfig), "--context", "nope"]) == 2
@@ -224,3 +223,12 @@ def test_a_cluster_still_asking_for_the_old_version_is_called_not_synced(config)
     assert "* resnet-a: serves v1; model.yaml pins v2 (its Deployment still asks for v1: not synced)" in text
     assert any(line.startswith("resnet-a *") for line in text.splitlines())
     assert any(line.startswith("resnet-b  ") for line in text.splitlines())
+
+
+def test_missing_kubeconfig_file_is_named(tmp_path):
+    # issue 13: used to say "no kubeconfig contexts found".
+    missing = tmp_path / "nonexistent"
+    with pytest.raises(UserError, match=rf"kubeconfig file {missing} does not exist"):
+        status.kubeconfig_servers(str(missing))
+    with pytest.raises(UserError, match=r"is a directory"):
+        status.kubeconfig_servers(str(tmp_path))

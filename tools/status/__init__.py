@@ -202,6 +202,13 @@ def kubeconfig_servers(kubeconfig: str | None) -> tuple[dict[str, str], dict[str
 
     files = (kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")).split(os.pathsep)
     contexts, clusters, current = {}, {}, None
+    # issue 13: a file named on the command line that is not there is the problem to report, not "no contexts".
+    if kubeconfig:
+        for file in kubeconfig.split(os.pathsep):
+            if file and not Path(file).exists():
+                raise UserError(f"kubeconfig file {file} does not exist")
+            if file and Path(file).is_dir():
+                raise UserError(f"kubeconfig {file} is a directory, not a file")
     for file in files:
         if not file or not Path(file).is_file():
             continue

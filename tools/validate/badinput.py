@@ -43,6 +43,21 @@ class Case:
     rss_bound_mb: float = SINGLE_RSS_MB
     same_as: list[bytes] | None = None  # a prediction must equal this request's
     extra: dict = field(default_factory=dict)
+    tolerance: float = 0.0  # of probabilities, for same_as
+
+
+def corpus_cases() -> list[Case]:
+    """issue 13: the generated hostile/odd image corpus (tests/hostile/corpus.py), as bad-input cases.
+
+    A prediction must equal the answer to a lossless PNG of the pixels the image really holds; a refusal
+    must be INVALID_ARGUMENT naming the reason; every case has its peak-memory bound."""
+    if str(paths.REPO_ROOT) not in sys.path:  # the corpus generator lives in the repository's tests/
+        sys.path.insert(0, str(paths.REPO_ROOT))
+    from tests.hostile import corpus
+
+    return [Case(f"corpus.{c.name}", c.description, [c.data], c.expect, c.message, c.rss_bound_mb,
+                 same_as=[c.reference] if c.reference is not None else None, tolerance=c.tolerance)
+            for c in corpus.cases()]
 
 
 def cases(input_size: tuple[int, int], batch_rss_mb: float) -> list[Case]:
@@ -188,9 +203,10 @@ def run_case(export, case: Case, k: int) -> tuple[bool, str, dict]:
         else:
             detail = f"{case.description}: a well-formed prediction of {n} row{'s' if n != 1 else ''}"
             if case.same_as is not None:
-                cmp = compare(Answers.of(outputs), Answers.of(export.predict(case.same_as)), 0.0)
-                figures["same_answer"] = cmp.ok(0.0)
-                if not cmp.ok(0.0):
+                cmp = compare(Answers.of(outputs), Answers.of(export.predict(case.same_as)), case.tolerance)
+                figures["same_answer"] = cmp.ok(case.tolerance)
+                figures["max_abs_diff"] = float(f"{cmp.max_abs_diff:.3g}")
+                if not cmp.ok(case.tolerance):
                     ok, detail = False, f"{case.description}: answer differs (by up to {cmp.max_abs_diff:.3g})"
     figures.update(peak_rss_growth_mb=round(peak.growth_mb, 1), bound_mb=case.rss_bound_mb,
                    process_peak_rss_mb=round(peak.peak_mb),
@@ -214,7 +230,7 @@ def _rest_empty_batch(export) -> dict:
 def check_bad_inputs(report: Report, layout: str, export, input_size: tuple[int, int], k: int,
                      batch_rss_mb: float) -> None:
     method = _method_name()
-    for index, case in enumerate(cases(input_size, batch_rss_mb)):
+    for index, case in enumerate(cases(input_size, batch_rss_mb) + corpus_cases()):
         ok, detail, figures = run_case(export, case, k)
         if case.name == "empty_batch":
             figures.update(_rest_empty_batch(export))

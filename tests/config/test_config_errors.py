@@ -1,0 +1,54 @@
+"""issue 13: loader errors that used to lose their cause (duplicate keys, misspelled keys, unbounded pixels)."""
+import pytest
+
+from tests.config.test_config import mutate
+from tests.conftest import base_config_data
+from tools import paths
+from tools.config import MAX_IMAGE_PIXELS, ConfigError, load_config, parse_config
+from tools.errors import UserError
+
+
+def test_duplicate_key_names_its_path_and_lines(tmp_path):
+    text = (paths.REPO_ROOT / paths.MODEL_YAML).read_text()
+    text = text.replace("  top_k: 5 ", "  top_k: 5\n  top_k: 6 #", 1)
+    path = tmp_path / "model.yaml"
+    path.write_text(text)
+    line = text.splitlines().index("  top_k: 5") + 1
+    with pytest.raises(UserError, match=rf"model.yaml: not valid YAML: model.top_k: duplicate key \(lines {line} and {line + 1}\)"):
+        load_config(path)
+
+
+def test_duplicate_key_inside_a_list_item(tmp_path):
+    path = tmp_path / "model.yaml"
+    path.write_text("a:\n  - b: 1\n    b: 2\n")
+    with pytest.raises(UserError, match=r"a\[0\].b: duplicate key \(lines 2 and 3\)"):
+        load_config(path)
+
+
+def test_misspelled_required_key_is_named():
+    data = base_config_data()
+    resources = data["targets"]["cpu"]["resources"]
+    resources["memroy"] = resources.pop("memory")
+    with pytest.raises(ConfigError, match=r"targets.cpu.resources.memory: is required; found unknown key 'memroy'"):
+        parse_config(data)
+
+
+@pytest.mark.parametrize("value,message", [
+    (10_000_000_000_000_000_000, f"must be at most {MAX_IMAGE_PIXELS}"),
+    (1e30, r"must be an integer, got the number 1e\+30"),
+    (MAX_IMAGE_PIXELS + 1, f"must be at most {MAX_IMAGE_PIXELS}"),
+    (0, "must be at least 1"),
+])
+def test_max_image_pixels_is_bounded(value, message):
+    with pytest.raises(ConfigError, match=rf"model.max_image_pixels: {message}"):
+        parse_config(mutate("model.max_image_pixels", value))
+    assert parse_config(mutate("model.max_image_pixels", MAX_IMAGE_PIXELS)).model.max_image_pixels == MAX_IMAGE_PIXELS
+
+
+def test_exif_switch_defaults_on_and_is_checked():
+    data = base_config_data()
+    data["model"].pop("exif_orientation", None)
+    assert parse_config(data).model.exif_orientation is True
+    assert parse_config(mutate("model.exif_orientation", False)).model.exif_orientation is False
+    with pytest.raises(ConfigError, match="model.exif_orientation: must be true or false"):
+        parse_config(mutate("model.exif_orientation", "no"))
