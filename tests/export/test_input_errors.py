@@ -59,7 +59,7 @@ def test_cli_labels_directory_is_one_line_exit_2(tmp_path, tiny_model_files):
     # Through the real entry point: one line on stderr, exit 2, nothing written.
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "export", "--labels", str(tmp_path), "--output-dir", str(out),
-                           "--quiet", "--model-file", str(tiny_model_files[0])],
+                           "--quiet", "--model-file", str(tiny_model_files[0]), "--name", "tiny"],
                           cwd=paths.REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]

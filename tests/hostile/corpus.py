@@ -219,14 +219,16 @@ def animated_gif() -> tuple[bytes, bytes]:
 
 # ------------------------------------------------------------------------------------------ the cases
 
-@functools.lru_cache(maxsize=1)
-def cases() -> tuple[CorpusCase, ...]:
+@functools.lru_cache(maxsize=4)
+def cases(input_size: tuple[int, int] = (40, 48)) -> tuple[CorpusCase, ...]:
+    """Every case; `input_size` (height, width) is the model's, which bounds the JPEGs' size (see below)."""
     import tensorflow as tf  # the JPEG references are TensorFlow's own decode of the same scan
 
     px = photo(96, 128, seed=31)
-    # The JPEGs are small enough (under twice the tiny model's 40x48 input) that no reduced DCT scale is used,
-    # so TensorFlow's full-size decode is the exact reference.
-    jpeg = save(photo(72, 88, seed=32), "JPEG", quality=92)
+    # The JPEGs are kept under twice the model's input size, so the servable decodes them at full scale (no
+    # reduced DCT scale: export/preprocess.py) and TensorFlow's full-size decode is the exact reference.
+    jh, jw = min(72, 2 * input_size[0] - 1), min(88, 2 * input_size[1] - 1)
+    jpeg = save(photo(jh, jw, seed=32), "JPEG", quality=92)
     jpeg_pixels = tf.io.decode_jpeg(jpeg, channels=3).numpy()
     png = png_of(px)
     out: list[CorpusCase] = []
@@ -252,9 +254,9 @@ def cases() -> tuple[CorpusCase, ...]:
        with_exif(jpeg, None, b"II*\x00\xff\xff\xff\x7f"), png_of(jpeg_pixels))
     ok("jpeg_exif_ifd_past_end", "JPEG whose IFD0 offset points past the segment: served as stored",
        with_exif(jpeg, None, b"MM\x00\x2a\x7f\xff\xff\xf0"), png_of(jpeg_pixels))
-    progressive = save(photo(72, 88, seed=33), "JPEG", quality=92, progressive=True)
+    progressive = save(photo(jh, jw, seed=33), "JPEG", quality=92, progressive=True)
     ok("jpeg_progressive", "progressive JPEG", progressive, png_of(tf.io.decode_jpeg(progressive, channels=3).numpy()))
-    gray = save(Image.fromarray(photo(72, 88, seed=34)).convert("L"), "JPEG", quality=92)
+    gray = save(Image.fromarray(photo(jh, jw, seed=34)).convert("L"), "JPEG", quality=92)
     ok("jpeg_grayscale", "one-channel JPEG", gray, png_of(tf.io.decode_jpeg(gray, channels=3).numpy()))
     bad("jpeg_truncated", "first half of a JPEG", jpeg[: len(jpeg) // 2], "Invalid JPEG data")
     bad("jpeg_huge_header", "small JPEG declaring 65000x65000 (12.7 GB of RGB)", _jpeg_size(jpeg, 65000, 65000),

@@ -46,7 +46,7 @@ class Case:
     tolerance: float = 0.0  # of probabilities, for same_as
 
 
-def corpus_cases() -> list[Case]:
+def corpus_cases(input_size: tuple[int, int] = (40, 48)) -> list[Case]:
     """issue 13: the generated hostile/odd image corpus (tests/hostile/corpus.py), as bad-input cases.
 
     A prediction must equal the answer to a lossless PNG of the pixels the image really holds; a refusal
@@ -57,7 +57,7 @@ def corpus_cases() -> list[Case]:
 
     return [Case(f"corpus.{c.name}", c.description, [c.data], c.expect, c.message, c.rss_bound_mb,
                  same_as=[c.reference] if c.reference is not None else None, tolerance=c.tolerance)
-            for c in corpus.cases()]
+            for c in corpus.cases(tuple(input_size))]
 
 
 def cases(input_size: tuple[int, int], batch_rss_mb: float) -> list[Case]:
@@ -230,7 +230,7 @@ def _rest_empty_batch(export) -> dict:
 def check_bad_inputs(report: Report, layout: str, export, input_size: tuple[int, int], k: int,
                      batch_rss_mb: float) -> None:
     method = _method_name()
-    for index, case in enumerate(cases(input_size, batch_rss_mb) + corpus_cases()):
+    for index, case in enumerate(cases(input_size, batch_rss_mb) + corpus_cases(input_size)):
         ok, detail, figures = run_case(export, case, k)
         if case.name == "empty_batch":
             figures.update(_rest_empty_batch(export))
