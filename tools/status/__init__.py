@@ -48,6 +48,7 @@ class Row:
     not_ready: int = 0
     deployment_version: str | None = None  # what the Deployment's pod template asks for
     notes: list[str] = field(default_factory=list)
+    canary: Any = None  # issue 14: tools.rollout.status.RolloutState of a canary target
 
 
 Clients = Callable[[dict], "tuple[Any, Any] | None"]  # destination -> (AppsV1Api, CoreV1Api) or None
@@ -148,6 +149,13 @@ def collect(config: Config, custom, clients: Clients) -> list[Row]:
             row.notes.append(f"no kubeconfig context for cluster {row.cluster}: pass --cluster {row.cluster}=<context>")
         else:
             add_cluster_state(row, *pair, destination.get("namespace") or config.deploy.namespace)
+            # Issue 14: a canary target's Rollout step and analysis runs (tools/rollout/status.py).
+            target = config.targets.get(row.target)
+            if target is not None and target.rollout is not None and target.rollout.strategy == "canary":
+                from tools.rollout import status as rollout_status
+
+                row.canary = rollout_status.add_to_row(row, pair[0].api_client,
+                                                       destination.get("namespace") or config.deploy.namespace)
         rows.append(row)
     return rows
 
