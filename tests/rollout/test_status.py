@@ -140,3 +140,27 @@ def test_a_rolling_target_never_asks_for_a_rollout(config):
     data["targets"]["gpu"]["rollout"] = {"max_surge": 0, "max_unavailable": 1}
     collect(parse_config(data, base=paths.REPO_ROOT), log)
     assert not [p for _, p, _ in log if "rollouts" in p or "analysisruns" in p]
+
+
+def test_rollback_quotes_the_failed_analysis_from_the_clusters(config, monkeypatch):
+    from tools.rollout import rollback
+
+    monkeypatch.setattr(status, "live_rows", lambda config, **kw: list(collect(config, []).values()))
+    lines = rollback.cluster_evidence(config)
+    assert lines[0] == ("resnet-gke-gpu-aborted (https://35.204.1.12): Rollout Degraded (aborted): RolloutAborted: "
+                        'Rollout aborted update to revision 4: Metric "error-ratio" assessed Failed due to failed (2) > '
+                        "failureLimit (1)")
+    assert lines[1].startswith("resnet-gke-gpu-aborted (https://35.204.1.12): analysis tf-serving-5d8f7c9b6a-4 "
+                               "(Background) Failed: error-ratio Failed last=[0.0871] (2 of 3 failed)")
+    assert len(lines) == 2  # the paused and progressing canaries have nothing failed to quote
+
+
+def test_rollback_without_cluster_access_says_why(config, monkeypatch):
+    from tools.errors import UserError
+    from tools.rollout import rollback
+
+    def unreachable(config, **kw):
+        raise UserError("kubeconfig has no context 'argocd'")
+
+    monkeypatch.setattr(status, "live_rows", unreachable)
+    assert rollback.cluster_evidence(config) == ["`make status` could not read the clusters: kubeconfig has no context 'argocd'"]

@@ -227,6 +227,13 @@ def kubeconfig_servers(kubeconfig: str | None) -> tuple[dict[str, str], dict[str
 def status(config: Config, *, kubeconfig: str | None = None, context: str | None = None,
            cluster_contexts: dict[str, str] | None = None) -> str:
     """The table for the live clusters of the current kubeconfig."""
+    return render_table(config, live_rows(config, kubeconfig=kubeconfig, context=context,
+                                          cluster_contexts=cluster_contexts))
+
+
+def live_rows(config: Config, *, kubeconfig: str | None = None, context: str | None = None,
+              cluster_contexts: dict[str, str] | None = None) -> list[Row]:
+    """The rows of the live clusters of the current kubeconfig (`make rollback` quotes their failed analyses)."""
     from kubernetes import client as k8s
     from kubernetes import config as k8s_config
 
@@ -258,4 +265,4 @@ def status(config: Config, *, kubeconfig: str | None = None, context: str | None
         return k8s.AppsV1Api(api), k8s.CoreV1Api(api)
 
     custom = k8s.CustomObjectsApi(api_client(argocd_context))
-    return render_table(config, collect(config, custom, clients))
+    return collect(config, custom, clients)
