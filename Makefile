@@ -16,6 +16,7 @@ ARGS ?=
 
 .PHONY: help venv lock export validate render check test test-fast bench publish bump status client profile smoke clean doctor
 .PHONY: promtool dashboard-preview
+.PHONY: verify-digests
 
 help: ## list every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,10 +48,10 @@ render: $(STAMP) ## render k8s overlays and Argo CD objects from model.yaml
 check: $(STAMP) ## fail on render drift, build every overlay with kustomize, run schema and policy checks
 	$(PY) -m tools check $(ARGS)
 
-test: $(STAMP) ## the whole test suite (slow-marked tests included)
+test: $(STAMP) promtool ## the whole test suite (slow-marked tests included; installs Debian's promtool if missing)
 	$(PY) -m pytest $(ARGS)
 
-test-fast: $(STAMP) ## the test suite without tests marked slow
+test-fast: $(STAMP) promtool ## the test suite without tests marked slow
 	$(PY) -m pytest -m "not slow" $(ARGS)
 
 bench: $(STAMP) ## benchmarks: markdown + JSON report and plots in build/bench
@@ -62,6 +63,10 @@ publish: $(STAMP) ## upload an exported, validated version of both layouts to th
 bump: $(STAMP) ## open a pull request that bumps the served model version: make bump VERSION=N
 	@test -n "$(VERSION)" || { echo "error: VERSION is required: make bump VERSION=N" >&2; exit 2; }
 	$(PY) -m tools bump $(VERSION) $(ARGS)
+
+# --- issue 10: the pinned digests, re-derived from the pinned source (what the pull-request workflow runs) ---
+verify-digests: $(STAMP) ## re-export model.version from the pinned source (local file or the store); fail unless the digests equal model.digests
+	$(PY) -m tools verify-digests $(ARGS)
 
 status: $(STAMP) ## sync, health, served model version and canary step/analyses per cluster (needs a kubeconfig)
 	$(PY) -m tools status $(ARGS)

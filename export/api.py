@@ -22,7 +22,7 @@ from export.labels import resolve_labels
 from export.servable import Servable
 from export.source import SourceModel, load_source
 from export.warmup import warmup_requests, write_warmup
-from tools import digests, paths
+from tools import digests, paths, sources
 from tools.config import Config, ModelSettings
 from tools.errors import UserError
 from tools.progress import Progress
@@ -135,8 +135,10 @@ def export_model(
     output_dir: Path | None = None,
     layouts: tuple[str, ...] = paths.LAYOUTS,
     verbose: bool = True,
+    sources_root: Path | None = None,
 ) -> dict[str, Path]:
-    """Export `layouts` of config.model at `version` (default model.version); returns layout -> version dir."""
+    """Export `layouts` of config.model at `version` (default model.version); returns layout -> version dir.
+    `sources_root`: the repository whose build/sources caches the source file (default: model.yaml's folder)."""
     settings = config.model
     version = settings.version if version is None else version
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
@@ -151,8 +153,11 @@ def export_model(
     try:
         for lay in layouts:
             _check_writable(finals[lay].parent, created)
+        # Issue 10: the source file is checked against model.source.sha256, kept in build/sources, and fetched
+        # from the model store when it is not here.
+        source_file = sources.resolve(config, version, sources_root, log=progress)
         progress(f"loading source model ({_describe_source(settings)})")
-        source = load_source(settings)
+        source = load_source(settings, source_file)
         progress(f"source: input {source.input_size[0]}x{source.input_size[1]}, {source.num_classes} classes, "
                  f"preprocessing {settings.preprocessing_mode}, weights sha256 {source.info['weights_sha256'][:12]}")
         labels = resolve_labels(settings.labels, source.num_classes)
@@ -181,7 +186,6 @@ def export_model(
                 raise UserError(f"version {version} appeared at {finals[lay]} during the export; not overwriting it")
             os.rename(temps[lay], finals[lay])
             moved.append(finals[lay])
-        _keep_sources(settings, source, output_dir)
         progress(f"done: {', '.join(str(p) for p in moved)}" if moved else "done: nothing new to write")
         return dict(finals)
     except BaseException:
@@ -195,16 +199,6 @@ def export_model(
         raise
     finally:
         shutil.rmtree(labels_dir, ignore_errors=True)
-
-
-def _keep_sources(settings: ModelSettings, source, output_dir: Path) -> None:
-    """Keep the files the export came from in the content-addressed cache, for validation's parity reference."""
-    from tools import source_cache
-
-    if settings.source.model_file is not None:
-        source_cache.keep(settings.source.model_file, source.info["file_sha256"], output_dir)
-    elif settings.source.weights is not None:
-        source_cache.keep(settings.source.weights, source.info["weights_file_sha256"], output_dir)
 
 
 def _describe_source(settings: ModelSettings) -> str:

@@ -1,7 +1,7 @@
 """Export a Keras ResNet as TF Serving SavedModels in both layouts.
 
     python -m export                                  # model.yaml's model at model.version
-    python -m export --model-file my.keras --labels labels.txt --version 3 --output-dir build/models
+    python -m export --model-file my.keras --labels labels.txt --name my-model --preprocessing none --version 3
 
 Writes <output-dir>/<name>/channels_last/<version>/ (served on CPU) and .../channels_first/<version>/
 (served on GPU). Options override model.yaml.
@@ -27,12 +27,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", type=Path, help=f"where <name>/<layout>/<version>/ go (default: {paths.MODELS_DIR})")
     p.add_argument("--model-file", type=Path, help="your trained Keras model (.keras or .h5); replaces the architecture")
     p.add_argument("--labels", type=Path, help="labels file, one class name per line (default: ImageNet names)")
-    p.add_argument("--name", help="TF Serving model name (default: model.name)")
+    p.add_argument("--name", help="TF Serving model name (default: model.name; required with --model-file when "
+                                  "model.yaml describes an architecture)")
     p.add_argument("--architecture", choices=ARCHITECTURES, help="Keras applications ResNet to build")
     p.add_argument("--weights", type=Path, help="weights file for the architecture (default: seeded weights)")
     p.add_argument("--seed", type=int, help="seed of the deterministic weights")
     p.add_argument("--classes", type=positive_int, help="output classes of the architecture")
-    p.add_argument("--preprocessing", choices=PREPROCESSING_MODES, help="normalization inside the graph")
+    p.add_argument("--preprocessing", choices=PREPROCESSING_MODES,
+                   help="normalization inside the graph: what the model was trained on. auto: the architecture's "
+                        "own; for a model file auto is refused unless it has its own Rescaling/Normalization layers")
     p.add_argument("--top-k", type=positive_int, help="classes returned per image")
     p.add_argument("--max-image-pixels", type=positive_int, help="declared width x height above this is rejected")
     p.add_argument("--no-jpeg-fast-downscale", action="store_true", help="always decode JPEGs at full size")
@@ -52,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("--model-file replaces the architecture: do not combine it with --architecture or --weights")
         config = load_config(args.config)
         source = config.model.source
+        if args.model_file and not args.name and source.model_file is None:
+            # model.name names model.yaml's own architecture ("resnet"): never give a user's model that name silently.
+            raise UserError(
+                f"--model-file {args.model_file.name}: name the export with --name NAME (model.yaml's model.name "
+                f"{config.model.name!r} is its {source.architecture}), or set model.name and model.source.model_file "
+                "in model.yaml"
+            )
         # A source given on the command line replaces the one in model.yaml entirely.
         if args.model_file:
             source = replace(source, model_file=args.model_file.resolve(), weights=None)

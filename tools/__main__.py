@@ -13,6 +13,7 @@ COMMANDS = {
     "check": ("tools.check.cli", "render drift, kustomize build, schema and policy checks"),
     "publish": ("tools.publish.cli", "upload a validated version of both layouts to the model store"),
     "bump": ("tools.bump.cli", "open a pull request that bumps the served model version"),
+    "verify-digests": ("tools.verify_digests.cli", "re-export model.version from the pinned source; digests must match"),
     "status": ("tools.status.cli", "sync, health and served model version per cluster"),
     "doctor": ("tools.doctor.cli", "check a live cluster is ready for the first sync (read-only)"),
     "client": ("tools.client.cli", "send images to TF Serving and print top-k labels"),
@@ -26,7 +27,7 @@ COMMANDS = {
 
 def usage() -> str:
     lines = ["usage: python -m tools <command> [options]", "", "commands:"]
-    lines += [f"  {name:<10} {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += [f"  {name:<14} {summary}" for name, (_, summary) in COMMANDS.items()]
     lines += ["", "`python -m tools <command> --help` documents each command's options."]
     return "\n".join(lines)
 

@@ -30,6 +30,7 @@ _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 _IMAGE_REPO_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_SHA256_HEX_RE = re.compile(r"^[a-f0-9]{64}$")
 _QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
 _CPU_RE = re.compile(r"^[0-9]+m$")
 _LABEL_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
@@ -140,6 +141,9 @@ class Source:
     seed: int
     classes: int
     model_file: Path | None
+    # sha256 (64 hex) of the model file or weights file that model.version was exported from; written by
+    # `make bump`, checked by `make export` and `make verify-digests` (issue 10). None: nothing pinned.
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -312,7 +316,10 @@ def _read_source(node: _Node) -> Source:
         seed=node.int("seed", 0, minimum=0),
         classes=node.int("classes", 1000, minimum=2),
         model_file=node.optional_path("model_file"),
+        sha256=node.optional_str("sha256", pattern=_SHA256_HEX_RE, what="sha256 (64 lowercase hex)"),
     )
+    if src.sha256 is not None and src.model_file is None and src.weights is None:
+        node.fail("pins the sha256 of a model file or weights file, but neither is set", "sha256")
     if src.model_file is not None and src.model_file.suffix not in MODEL_FILE_SUFFIXES:
         node.fail(f"must be a {' or '.join(MODEL_FILE_SUFFIXES)} file, got {src.model_file.name!r}", "model_file")
     if src.model_file is not None and src.weights is not None:

@@ -10,10 +10,6 @@ BUILD_DIR = "build"
 MODELS_DIR = f"{BUILD_DIR}/models"
 REPORTS_DIR = f"{BUILD_DIR}/reports"
 BENCH_DIR = f"{BUILD_DIR}/bench"
-# Every source model or weights file an export used, by content, beside the models directory:
-# build/sources/sha256-<hex><suffix> for build/models.
-SOURCES_DIR = f"{BUILD_DIR}/sources"
-SOURCES_DIRNAME = "sources"
 # `make bench` writes these into BENCH_DIR (or --out); `tools profile` writes its two into PROFILE_DIR.
 BENCH_REPORT_MD = "report.md"
 BENCH_REPORT_JSON = "report.json"
@@ -71,11 +67,6 @@ def layout_dir(models_dir: Path, name: str, layout: str) -> Path:
     return Path(models_dir) / name / layout
 
 
-def source_cache_file(models_dir: Path, sha256: str, suffix: str) -> Path:
-    """A source file in the local content-addressed cache beside `models_dir` (suffix like ".keras", ".h5")."""
-    return Path(models_dir).parent / SOURCES_DIRNAME / f"sha256-{sha256}{suffix}"
-
-
 def validation_report(reports_dir: Path, name: str, version: int, suffix: str) -> Path:
     """`suffix` is "json" or "md"."""
     return Path(reports_dir) / f"validate-{name}-v{version}.{suffix}"
@@ -93,3 +84,23 @@ DASHBOARD_PREVIEW_PNG = "docs/observability-dashboard.png"
 GOLDEN_SET_DIR = "golden-set"
 GOLDEN_EXPECTED_FILE = "expected.json"
 GOLDEN_IMAGES_FILE = "images.json"
+
+# --- Source files (issue 10): the model file or weights file an export was made from, content-addressed. ---
+# `make export` keeps every source file it used in SOURCES_DIR (and fetches a pinned one from the store into it);
+# `make publish` uploads it once to <store>/<name>/sources/; model.yaml pins its sha256 (model.source.sha256).
+SOURCES_DIR = f"{BUILD_DIR}/sources"
+STORE_SOURCES_DIR = "sources"
+
+
+def source_file_name(sha256: str, suffix: str) -> str:
+    """`sha256-<hex><suffix>`, suffix like ".keras" or ".h5"."""
+    return f"sha256-{sha256}{suffix}"
+
+
+def source_cache_file(root: Path, sha256: str, suffix: str) -> Path:
+    return Path(root) / SOURCES_DIR / source_file_name(sha256, suffix)
+
+
+def store_source_uri(store_uri: str, name: str, sha256: str, suffix: str) -> str:
+    """Where a source file lives in the model store: <store>/<name>/sources/sha256-<hex><suffix>."""
+    return f"{store_uri.rstrip('/')}/{name}/{STORE_SOURCES_DIR}/{source_file_name(sha256, suffix)}"

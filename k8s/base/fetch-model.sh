@@ -31,8 +31,10 @@ esac
 
 # Fail closed before fetching anything: without a pinned digest nothing can be verified.
 if [ -z "${MODEL_DIGEST:-}" ]; then
+    # The pin command is the same for the first version of a fresh repository and after a revert of it.
     fail "model.yaml pins no digest for $MODEL_LAYOUT (model.digests.$MODEL_LAYOUT is unset):" \
-        "run \`make publish VERSION=$MODEL_VERSION\` then \`make bump VERSION=$MODEL_VERSION\`;" \
+        "pin version $MODEL_VERSION with \`make publish VERSION=$MODEL_VERSION\` then" \
+        "\`make bump VERSION=$MODEL_VERSION\` (docs/gitops.md, \"The first version\");" \
         "refusing to serve an unverified model"
 fi
 want=${MODEL_DIGEST#sha256:}

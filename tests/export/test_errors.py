@@ -64,7 +64,8 @@ def test_a_file_that_is_not_a_keras_model(tmp_path, tiny_model_files, capsys):
     bad = tmp_path / "broken.keras"
     bad.write_bytes(b"PK\x03\x04 this is not a zip")
     out = tmp_path / "out"
-    code = main(["--model-file", str(bad), "--labels", str(tiny_model_files[1]), "--output-dir", str(out), "--quiet"])
+    code = main(["--model-file", str(bad), "--name", "tiny", "--labels", str(tiny_model_files[1]),
+                 "--output-dir", str(out), "--quiet"])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: model file broken.keras is not a loadable Keras model")
@@ -72,7 +73,8 @@ def test_a_file_that_is_not_a_keras_model(tmp_path, tiny_model_files, capsys):
 
 
 def test_a_missing_model_file(tmp_path, capsys):
-    code = main(["--model-file", str(tmp_path / "nope.keras"), "--output-dir", str(tmp_path / "out"), "--quiet"])
+    code = main(["--model-file", str(tmp_path / "nope.keras"), "--name", "tiny", "--output-dir", str(tmp_path / "out"),
+                 "--quiet"])
     assert code == 2 and "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -81,7 +83,8 @@ def test_labels_that_do_not_match_the_model(tmp_path, tiny_model_files, capsys):
     labels = tmp_path / "labels.txt"
     labels.write_text("only\ntwo\n")
     out = tmp_path / "out"
-    code = main(["--model-file", str(tiny_model_files[0]), "--labels", str(labels), "--output-dir", str(out), "--quiet"])
+    code = main(["--model-file", str(tiny_model_files[0]), "--name", "tiny", "--labels", str(labels),
+                 "--output-dir", str(out), "--quiet"])
     assert code == 2
     assert "labels file labels.txt has 2 labels but the model has 4 classes" in capsys.readouterr().err
     assert not out.exists()

@@ -53,9 +53,10 @@ def test_logits_models_get_a_softmax_and_other_activations_are_refused(tmp_path)
         load_source(settings_for(tmp_path / "sigmoid.keras"))
 
 
-def settings_for(model_file):
+def settings_for(model_file, preprocessing="none"):
     data = base_config_data()
     data["model"]["source"] = {"model_file": str(model_file)}
+    data["model"]["preprocessing"] = preprocessing  # a model file's preprocessing is stated, never guessed
     return parse_config(data).model
 
 
@@ -92,3 +93,91 @@ def test_weights_fingerprint_changes_with_any_weight():
     w[0] = w[0] * 1.0001
     model.set_weights(w)
     assert weights_sha256(model) != before
+
+
+# --- Issue 10: the source file by content: local cache, the store, and the pinned sha256. ---
+def source_config(tmp_path, sha256=None, version=1):
+    from tools import sources  # noqa: F401
+
+    data = base_config_data()
+    data["model"].update(version=version, digests={}, preprocessing="none")
+    data["model"]["source"] = {"model_file": "mine.keras", "sha256": sha256}
+    data["store"] = {"uri": f"file://{tmp_path / 'store'}", "publish_uri": None}
+    (tmp_path / "repo").mkdir(exist_ok=True)
+    return parse_config(data, base=tmp_path / "repo")
+
+
+def test_export_keeps_the_source_in_the_cache_and_refuses_other_bytes_than_the_pin(tmp_path):
+    import hashlib
+
+    from tools import sources
+
+    model = tmp_path / "repo" / "mine.keras"
+    (tmp_path / "repo").mkdir()
+    model.write_bytes(b"reviewed model bytes")
+    sha = hashlib.sha256(b"reviewed model bytes").hexdigest()
+    config = source_config(tmp_path, sha)
+    assert sources.resolve(config, 1) == model
+    cached = paths.source_cache_file(tmp_path / "repo", sha, ".keras")
+    assert cached.read_bytes() == model.read_bytes()
+    model.write_bytes(b"retrained since")
+    other = hashlib.sha256(b"retrained since").hexdigest()
+    with pytest.raises(UserError, match=f"mine.keras has sha256 {other}, but model.source.sha256 pins {sha}"):
+        sources.resolve(config, 1)
+    # A new version is another source: the pin is that of model.version only.
+    assert sources.resolve(config, 2) == model
+    # The cache entry may be a hardlink that the in-place rewrite changed too: it is never used unverified.
+    model.unlink()
+    with pytest.raises(UserError, match="is not in the model store"):
+        sources.resolve(config, 1)
+
+
+def test_an_absent_source_comes_from_the_store_by_sha256_and_is_checked(tmp_path):
+    import hashlib
+
+    from tools import sources
+
+    data = b"the model, in the store"
+    sha = hashlib.sha256(data).hexdigest()
+    config = source_config(tmp_path, sha)
+    stored = __import__("pathlib").Path(paths.store_source_uri(str(tmp_path / "store"), config.model.name, sha,
+                                                               ".keras"))
+    with pytest.raises(UserError, match="is not in the model store"):
+        sources.resolve(config, 1)
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(data)
+    lines = []
+    got = sources.resolve(config, 1, log=lines.append)
+    assert got == paths.source_cache_file(tmp_path / "repo", sha, ".keras") and got.read_bytes() == data
+    assert lines == [f"mine.keras is absent here: fetching sha256 {sha[:12]} from the model store"]
+    got.unlink()
+    stored.write_bytes(b"tampered")
+    with pytest.raises(UserError, match=f"is corrupt: its sha256 is {hashlib.sha256(b'tampered').hexdigest()}, "
+                                        f"but model.source.sha256 pins {sha}"):
+        sources.resolve(config, 1)
+    assert not list((tmp_path / "repo" / paths.SOURCES_DIR).iterdir())  # nothing half-written left behind
+
+
+def test_an_absent_source_without_a_pin_is_an_error(tmp_path):
+    from tools import sources
+
+    with pytest.raises(UserError, match="model.source.model_file: .*mine.keras does not exist \\(model.source.sha256 "
+                                        "pins nothing to fetch from the model store\\)"):
+        sources.resolve(source_config(tmp_path), 1)
+
+
+def test_model_yaml_source_sha256_and_samples_dir_are_validated():
+    from tools.config import ConfigError
+
+    data = base_config_data()
+    data["model"]["source"] = {"architecture": "ResNet50", "sha256": "ab" * 32}
+    with pytest.raises(ConfigError, match="model.source.sha256: pins the sha256 of a model file or weights file, "
+                                          "but neither is set"):
+        parse_config(data)
+    data["model"]["source"] = {"model_file": "m.keras", "sha256": "not-hex"}
+    with pytest.raises(ConfigError, match="model.source.sha256: 'not-hex' is not a valid sha256"):
+        parse_config(data)
+    data["model"]["source"] = {"model_file": "m.keras", "sha256": "ab" * 32}
+    data["model"]["samples_dir"] = "samples"
+    model = parse_config(data, base=paths.REPO_ROOT).model
+    assert model.source.sha256 == "ab" * 32 and model.samples_dir == paths.REPO_ROOT / "samples"

@@ -70,9 +70,9 @@ def test_with_metrics_every_supported_release_calls_it_healthy(release):
 
 
 @pytest.mark.parametrize("overlay", ["cpu", "gpu"])
-def test_the_built_hpa_syncs_after_the_deployment(built, overlay):
+def test_the_built_autoscaler_syncs_after_the_deployment(built, overlay):
     objects = built[overlay]
-    hpa_obj = next(o for o in objects if o["kind"] == "HorizontalPodAutoscaler")
+    hpa_obj = next(o for o in objects if o["kind"] in ("HorizontalPodAutoscaler", "ScaledObject"))
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     assert wave(hpa_obj) > wave(deployment)
     assert wave_problems(objects) == []
@@ -83,3 +83,11 @@ def test_an_hpa_in_the_deployments_wave_is_reported(built):
     i = next(i for i, o in enumerate(objects) if o["kind"] == "HorizontalPodAutoscaler")
     objects[i] = {**objects[i], "metadata": {**objects[i]["metadata"], "annotations": {}}}
     assert "sync wave 0 is not after Deployment/tf-serving's 0" in wave_problems(objects)[0]
+
+
+def test_a_scaled_object_in_the_deployments_wave_is_reported(built):
+    objects = [dict(o) for o in built["gpu"]]
+    i = next(i for i, o in enumerate(objects) if o["kind"] == "ScaledObject")
+    objects[i] = {**objects[i], "metadata": {**objects[i]["metadata"], "annotations": {}}}
+    assert wave_problems(objects)[0].startswith("ScaledObject/tf-serving: sync wave 0 is not after "
+                                                "Deployment/tf-serving's 0")

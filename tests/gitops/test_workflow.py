@@ -54,7 +54,7 @@ def test_the_steps_set_up_python_cache_the_venv_and_run_check_and_test():
     assert runs.index("make check") < runs.index("make test")
     export = next(step for step in s if step.get("run") == "make export validate")
     upload = next(step for step in s if step.get("uses", "").startswith("actions/upload-artifact@"))
-    assert export["if"] == "steps.model.outputs.changed == 'true'"
+    assert export["if"] == "steps.model.outputs.changed == 'true' && steps.source.outputs.run == 'true'"
     assert upload["with"]["path"] == "build/reports" and "steps.model.outputs.changed == 'true'" in upload["if"]
 
 
@@ -97,3 +97,52 @@ def test_model_change_detection(tmp_path, change, expected):
                             capture_output=True, text=True, env={**os.environ, "GITHUB_OUTPUT": str(output)})
     assert result.returncode == 0, result.stderr
     assert output.read_text() == f"changed={expected}\n"
+
+
+# --- issue 10: the pinned digests are re-derived when the model changes; without secrets, skipped visibly. ---
+def source_step_run(tmp_path, model_yaml: str, env: dict) -> tuple[subprocess.CompletedProcess, str, str]:
+    """The `source` step's script in a copy of tools/ with this model.yaml; returns (result, output, summary)."""
+    import shutil
+
+    script = next(step["run"] for step in steps() if step.get("id") == "source")
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "tools", root / "tools", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "model.yaml").write_text(model_yaml)
+    (root / ".venv").symlink_to(REPO / ".venv")
+    output, summary, github_env = tmp_path / "output", tmp_path / "summary", tmp_path / "env"
+    result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=root,
+                            capture_output=True, text=True,
+                            env={**os.environ, "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary),
+                                 "GITHUB_ENV": str(github_env), "RUNNER_TEMP": str(tmp_path),
+                                 "GCP_KEY": "", "AWS_KEY_ID": "", "FORK": "false", **env})
+    read = lambda p: p.read_text() if p.exists() else ""  # noqa: E731
+    return result, read(output), read(summary)
+
+
+def test_a_fork_pull_request_without_secrets_skips_the_rederivation_and_says_why(tmp_path):
+    own = edit(baseline_text(), {"model.source.model_file": "models/mine.keras", "model.preprocessing": "none"})
+    result, output, summary = source_step_run(tmp_path, own, {"FORK": "true"})
+    assert result.returncode == 0, result.stderr
+    assert output == "run=false\n"
+    assert "### Pinned digests NOT re-derived" in summary
+    assert "this pull request comes from a fork, and GitHub passes no secrets to it" in summary
+    assert "::warning::pinned digests not re-derived" in result.stdout
+
+
+def test_with_a_store_secret_or_a_seeded_model_the_rederivation_runs(tmp_path):
+    own = edit(baseline_text(), {"model.source.model_file": "models/mine.keras", "model.preprocessing": "none"})
+    result, output, _ = source_step_run(tmp_path / "a", own, {"GCP_KEY": '{"type": "service_account"}'})
+    assert result.returncode == 0 and output == "run=true\n"
+    assert (tmp_path / "a" / "gcp-key.json").read_text() == '{"type": "service_account"}'
+    # The seeded ResNet needs nothing from the store: it runs on every pull request, forks included.
+    result, output, summary = source_step_run(tmp_path / "b", baseline_text(), {"FORK": "true"})
+    assert result.returncode == 0 and output == "run=true\n" and summary == ""
+
+
+def test_the_rederivation_step_runs_make_verify_digests_and_writes_the_summary():
+    step = next(step for step in steps() if step.get("name") == "Re-derive the pinned digests from the pinned source")
+    assert "make verify-digests ARGS=\"--allow-unpinned\"" in step["run"]
+    assert step["if"] == "steps.model.outputs.changed == 'true' && steps.source.outputs.run == 'true'"
+    assert "GITHUB_STEP_SUMMARY" in step["run"] and 'exit "$status"' in step["run"]
+    names = [s.get("name") for s in steps()]
+    assert names.index(step["name"]) < names.index("Export and validate the model")

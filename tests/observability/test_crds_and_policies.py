@@ -60,7 +60,7 @@ def test_scaled_object_bounds_follow_model_yaml(built, config):
     objects = copy.deepcopy(built["gpu"])
     find(objects, "ScaledObject")["spec"]["maxReplicaCount"] = 40
     problems = run_policies(Overlay("gpu", objects, config))["autoscaling"]
-    assert any("ScaledObject/tf-serving: replicas 1..40" in p for p in problems), problems
+    assert any("ScaledObject/tf-serving: replicas 2..40" in p for p in problems), problems
 
 
 def test_an_hpa_where_model_yaml_wants_keda_breaks_the_policy(built, config):
@@ -75,6 +75,6 @@ def test_an_hpa_where_model_yaml_wants_keda_breaks_the_policy(built, config):
 def test_the_disruption_policy_reads_the_scaled_objects_minimum(built, config):
     objects = copy.deepcopy(built["gpu"])
     pdb = find(objects, "PodDisruptionBudget")
-    pdb["spec"] = {"minAvailable": 1, "selector": pdb["spec"]["selector"]}
+    pdb["spec"] = {"minAvailable": 2, "selector": pdb["spec"]["selector"]}  # the gpu target's minimum is 2
     problems = run_policies(Overlay("gpu", objects, config))["disruption"]
-    assert any("minAvailable 1 with minReplicas 1" in p for p in problems), problems
+    assert any("minAvailable 2 with minReplicas 2" in p for p in problems), problems

@@ -204,7 +204,7 @@ def test_saved_model_newer_than_the_serving_image(tiny_export, tmp_path, models)
 
 def test_parity_uses_the_exports_own_source_not_model_yaml(tiny_export, tmp_path, models):
     """model.yaml naming another model file changes nothing: the reference is the file the export records,
-    found by its sha256 in the source cache beside the models directory."""
+    found by its sha256 in the source cache (build/sources of the repository model.yaml is in)."""
     from tests.conftest import tiny_resnet
 
     other = tmp_path / "other.keras"
@@ -224,9 +224,10 @@ def test_parity_without_the_source_at_hand_is_not_run_and_names_where_it_looked(
 
     other = tmp_path / "other.keras"
     tiny_resnet(seed=8).save(other)
-    config = replace(tiny_export.config, model=replace(tiny_export.config.model, source=replace(
-        tiny_export.config.model.source, model_file=other)))
-    report = run(tiny_export, tmp_path, config=config, version=1, models_dir=models)  # no source cache beside it
+    # model.yaml in an empty folder: no build/sources beside it.
+    config = replace(tiny_export.config, path=tmp_path / "model.yaml", model=replace(
+        tiny_export.config.model, source=replace(tiny_export.config.model.source, model_file=other)))
+    report = run(tiny_export, tmp_path, config=config, version=1, models_dir=models)
     parity = check(report, "correctness.parity")
     assert parity.status == "not_run" and not report.passed and not report.failures()
     assert "the source model file tiny.keras (sha256 " in parity.detail and "is not at hand" in parity.detail

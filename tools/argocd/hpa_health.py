@@ -78,14 +78,16 @@ def wave(obj: dict[str, Any]) -> int:
 
 
 def wave_problems(objects: list[dict[str, Any]]) -> list[str]:
-    """Every HPA must sync in a later wave than the workload it scales (see the module docstring)."""
+    """Every autoscaler (HPA, or KEDA ScaledObject: Argo CD reads one whose Ready is False or Fallback is True as
+    Degraded, argoproj/argo-cd resource_customizations/keda.sh/ScaledObject/health.lua) must sync in a later wave
+    than the workload it scales (see the module docstring)."""
     out = []
-    for hpa in (o for o in objects if o.get("kind") == "HorizontalPodAutoscaler"):
+    for hpa in (o for o in objects if o.get("kind") in ("HorizontalPodAutoscaler", "ScaledObject")):
         ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
-        for target in (o for o in objects if o.get("kind") == ref.get("kind")
+        for target in (o for o in objects if o.get("kind") == ref.get("kind", "Deployment")
                        and (o.get("metadata") or {}).get("name") == ref.get("name")):
             if wave(hpa) <= wave(target):
-                out.append(f"HorizontalPodAutoscaler/{hpa['metadata']['name']}: sync wave {wave(hpa)} is not after "
-                           f"{target['kind']}/{target['metadata']['name']}'s {wave(target)}: Argo CD >= 3.5 reads an "
-                           "HPA without metrics as Degraded and fails the first sync")
+                out.append(f"{hpa['kind']}/{hpa['metadata']['name']}: sync wave {wave(hpa)} is not after "
+                           f"{target['kind']}/{target['metadata']['name']}'s {wave(target)}: Argo CD reads an "
+                           "autoscaler without metrics as Degraded (HPA from 3.5) and fails the first sync")
     return out

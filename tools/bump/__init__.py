@@ -4,14 +4,17 @@
     python -m tools bump N [--dry-run] [--no-publish-check] [--remote origin]
 
 Refuses, naming the problem and changing nothing, unless: the worktree is clean and on a branch; N is greater
-than model.version; both layouts of N are exported (complete, matching SHA256SUMS); the validation report of
-N passed for exactly those exports; N is published to the model store with the same SHA256SUMS (skip with
---no-publish-check when the publish happens elsewhere, e.g. a CI job with the store's credentials); branch
-model/<name>-v<N> does not exist yet.
+than model.version (or equal to it while model.digests pins nothing: the first pin of a fresh repository,
+`make bump VERSION=1`); both layouts of N are exported (complete, matching SHA256SUMS); the validation report
+of N passed for exactly those exports; N is published to the model store with the same SHA256SUMS, every file
+there matches it (read back, streamed) and the store holds its source file (skip these with --no-publish-check
+when the publish happens elsewhere, e.g. a CI job with the store's credentials); branch model/<name>-v<N> does
+not exist yet.
 
-Then: model.yaml gets model.version = N and model.digests (a round-trip edit that keeps every comment), the
-overlays are re-rendered (and their golden files in tests/k8s/golden rewritten, which `make test` compares),
-`python -m tools check` runs (what CI runs), and the change is committed on
+Then: model.yaml gets model.version = N, model.digests and model.source.sha256 (the model or weights file the
+export was made from, as its export_info.json records; null for seeded weights), a round-trip edit that keeps
+every comment; the overlays are re-rendered (and their golden files in tests/k8s/golden rewritten, which
+`make test` compares), `python -m tools check` runs (what CI runs), and the change is committed on
 model/<name>-v<N>, pushed with -u, and proposed with `gh pr create` (body: the validation report and what
 changes in each overlay's built manifests). Without `gh` on PATH it prints how to open the pull request.
 Afterwards you are back on the branch you started from.
@@ -33,7 +36,9 @@ from typing import Callable
 from ruamel.yaml import YAML
 
 from tools import digests as digest_files
-from tools import kustomize, paths, proc, publish, render
+import fsspec
+
+from tools import kustomize, paths, proc, publish, render, sources
 from tools.bump import manifest_diff
 from tools.bump.model_yaml import set_version
 from tools.check import golden
@@ -55,6 +60,7 @@ class Plan:
     head: str  # its commit
     branch: str
     digests: dict[str, str]
+    source_sha256: str | None
     model_yaml_old: str
     model_yaml_new: str
     rendered: dict[str, str]  # relpath -> new content, changed files only
@@ -64,6 +70,7 @@ class Plan:
     title: str = ""
     body: str = ""
     commit_message: str = ""
+    source_uri: str | None = None  # where the store keeps the source file of this version
 
 
 def branch_name(config: Config, version: int) -> str:
@@ -104,6 +111,27 @@ def _require_published(config: Config, version: int, exports: dict[str, publish.
         if found != export.sums:
             raise UserError(f"{dest} holds other content ({digest_files.digest_of_text(found)}) than the "
                             f"validated export ({export.digest}): export and publish a new version number")
+        problems = publish.verify_published(dest, found)
+        if problems:
+            raise UserError(publish.corrupt_message(dest, problems))
+    for ref in {sources.from_export_info(publish.export_info(e)) for e in exports.values()} - {None}:
+        src = paths.store_source_uri(uri, config.model.name, ref.sha256, ref.suffix)
+        fs, remote = fsspec.core.url_to_fs(src)
+        if not fs.exists(remote):
+            raise UserError(f"the source of v{version} (sha256 {ref.sha256}) is not in the store at {src}: {how}")
+        got = sources.stored_sha256(fs, remote)
+        if got != ref.sha256:
+            raise UserError(f"the store's copy of the source of v{version} is corrupt: {src} has sha256 {got}")
+
+
+def _source_sha256(exports: dict[str, publish.Export]) -> str | None:
+    """The sha256 of the model or weights file both layouts were exported from (None: seeded weights)."""
+    refs = {sources.from_export_info(publish.export_info(e)) for e in exports.values()}
+    shas = {ref.sha256 if ref else None for ref in refs}
+    if len(shas) > 1:
+        raise UserError(f"the layouts were exported from different source files ({', '.join(map(str, shas))}): "
+                        "export every layout of the version again from one source")
+    return shas.pop() if shas else None
 
 
 def _build_overlays(root: Path, config: Config) -> dict[str, list[dict]]:
@@ -143,7 +171,8 @@ def plan(repo_root: Path | str = paths.REPO_ROOT, version: int = 0, *, publish_c
     _require_clean(repo_root)
     config = load_config(repo_root / paths.MODEL_YAML)
     name, current = config.model.name, config.model.version
-    if version <= current:
+    first_pin = version == current and not config.model.digests
+    if version <= current and not first_pin:
         raise UserError(f"model.version is already {current}: the new version must be greater (got {version})")
     exports = publish.find_exports(config, version)
     report_md = publish.check_report(config, version, exports)
@@ -158,16 +187,20 @@ def plan(repo_root: Path | str = paths.REPO_ROOT, version: int = 0, *, publish_c
         raise UserError(f"branch {branch} already exists on {remote}: an open pull request for v{version}?")
 
     digests = {layout: export.digest for layout, export in exports.items()}
+    source_sha256 = _source_sha256(exports)
     old_text = (repo_root / paths.MODEL_YAML).read_text()
-    new_text = set_version(old_text, version, digests)
+    new_text = set_version(old_text, version, digests, source_sha256)
     new_config = parse_config(YAML(typ="safe", pure=True).load(new_text), file=paths.MODEL_YAML, base=repo_root)
     goldenset_overlay.require_for_bump(new_config, repo_root)  # each overlay gets its golden set (issue 11)
     rendered_all = render.render_files(new_config, repo_root)
     rendered = {rel: text for rel, text in rendered_all.items() if _read(repo_root / rel) != text}
     summaries, golden_changes = _manifest_changes(repo_root, config, new_config, rendered)
     p = Plan(repo_root, config, version, base, git(repo_root, "rev-parse", "HEAD").stdout.strip(), branch, digests,
-             old_text, new_text, rendered, summaries, golden_changes, Path(report_md).read_text())
-    p.title = f"model: {name} v{current} -> v{version}"
+             source_sha256, old_text, new_text, rendered, summaries, golden_changes, Path(report_md).read_text())
+    ref = next((r for r in (sources.from_export_info(publish.export_info(e)) for e in exports.values()) if r), None)
+    if ref is not None:
+        p.source_uri = paths.store_source_uri(config.store.uri, name, ref.sha256, ref.suffix)
+    p.title = f"model: pin {name} v{version}" if first_pin else f"model: {name} v{current} -> v{version}"
     p.commit_message = _commit_message(p)
     p.body = _pr_body(p, publish_check)
     return p
@@ -182,6 +215,8 @@ def _commit_message(p: Plan) -> str:
     lines = [f"model: bump {name} to v{p.version}", "",
              f"Every cluster serves {name} v{p.version} once this is merged and Argo CD syncs.", ""]
     lines += [f"model.digests.{layout}: {digest}" for layout, digest in p.digests.items()]
+    if p.source_sha256:
+        lines.append(f"model.source.sha256: {p.source_sha256}")
     lines += ["", f"Re-rendered: {', '.join(sorted(p.rendered)) or 'nothing'}",
               *([f"Golden files of the built overlays: {len(p.golden)} updated in {paths.GOLDEN_DIR}"]
                 if p.golden else []),
@@ -194,8 +229,11 @@ def _pr_body(p: Plan, published: bool) -> str:
     store = config.store.upload_uri
     rows = "\n".join(f"| {layout} | `{digest}` | `{paths.store_version_uri(config.store.uri, name, layout, p.version)}`"
                      " |" for layout, digest in p.digests.items())
+    first_pin = p.version == config.model.version
     out = [
-        f"Moves every cluster from **{name} v{config.model.version}** to **v{p.version}**. After the merge, Argo CD "
+        (f"Pins **{name} v{p.version}** for the first time (model.digests was empty, so no pod could start)."
+         if first_pin else f"Moves every cluster from **{name} v{config.model.version}** to **v{p.version}**.") +
+        " After the merge, Argo CD "
         "syncs each cluster's overlay; each pod's init step fetches the version and verifies the digest below; "
         "the PostSync smoke test replays the golden set (each overlay's `golden-set/`) against the new version and "
         "fails the sync unless every answer matches the recorded one within the target's tolerance.",
@@ -204,6 +242,8 @@ def _pr_body(p: Plan, published: bool) -> str:
         "| --- | --- | --- |",
         rows,
         "",
+        *([f"Source: `{p.source_sha256}` (model.source.sha256), stored at `{p.source_uri}`; CI re-exports "
+           "from it and requires the digests above (`make verify-digests`).", ""] if p.source_sha256 else []),
         f"Published: {'checked in ' + store if published else 'not checked by the bump (--no-publish-check)'}.",
         "",
         "## What changes in each overlay (built manifests)",
@@ -211,8 +251,15 @@ def _pr_body(p: Plan, published: bool) -> str:
     for target, lines in p.summaries.items():
         out += ["", f"### {target} (`{paths.OVERLAYS_DIR}/{target}`)", ""]
         out += lines or ["- nothing"]
-    out += ["", p.report_md.strip(), "",
-            "---", "Rollback: revert this pull request (GitHub's Revert button, or `git revert -m 1` of its merge "
+    rollback = ("Rollback: revert this pull request (GitHub's Revert button, or `git revert -m 1` of its merge "
+                "commit, in a pull request of its own). This is the first pin, so the revert leaves model.digests "
+                "empty again: pods then stay in Init with fetch-model's error naming the pin command, until a "
+                "version is pinned. Opened by `make bump`.")
+    out += ["", p.report_md.strip(), "", "---"]
+    if first_pin:
+        out.append(rollback)
+        return "\n".join(out) + "\n"
+    out += ["Rollback: revert this pull request (GitHub's Revert button, or `git revert -m 1` of its merge "
             "commit, in a pull request of its own); Argo CD then syncs the previous version back. "
             "Opened by `make bump`."]
     return "\n".join(out) + "\n"

@@ -14,7 +14,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog="Refuses with nothing changed on a dirty worktree, a version not greater "
                                 "than model.version, a missing export or validation report, or an unpublished "
                                 "version. Any failure later (check, push, gh) is undone completely.")
-    p.add_argument("version", type=int, help="the new model version (greater than model.version)")
+    p.add_argument("version", type=int, help="the new model version (greater than model.version; equal to it for "
+                   "the first pin, while model.digests is empty)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the model.yaml and rendered diffs, the commit and the pull request; write nothing")
     p.add_argument("--no-publish-check", dest="publish_check", action="store_false",

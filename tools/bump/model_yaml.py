@@ -1,5 +1,5 @@
-"""Edit model.yaml's `model.version` and `model.digests` with a round-trip YAML library, keeping every
-comment, quote and key order; then prove nothing else changed."""
+"""Edit model.yaml's `model.version`, `model.digests` and `model.source.sha256` with a round-trip YAML library,
+keeping every comment, quote and key order; then prove nothing else changed."""
 from __future__ import annotations
 
 import copy
@@ -20,8 +20,10 @@ def _yaml() -> YAML:
     return y
 
 
-def set_version(text: str, version: int, digests: dict[str, str]) -> str:
-    """model.yaml text with model.version = version and model.digests = digests (exactly these layouts)."""
+def set_version(text: str, version: int, digests: dict[str, str], source_sha256: str | None = None) -> str:
+    """model.yaml text with model.version = version and model.digests = digests (exactly these layouts), and
+    model.source.sha256 = source_sha256 (the model or weights file the version was exported from; None: null,
+    or left out where the file has no such key)."""
     y = _yaml()
     try:
         data = y.load(text)
@@ -42,12 +44,15 @@ def set_version(text: str, version: int, digests: dict[str, str]) -> str:
             del current[layout]
     for layout, digest in digests.items():
         current[layout] = digest
+    source = model.get("source")
+    if source is not None and (source_sha256 is not None or "sha256" in source):
+        source["sha256"] = source_sha256
     if trailer is not None and current:
         current.ca.items[list(current)[-1]] = trailer if isinstance(trailer, list) else [None, None, trailer, None]
     out = io.StringIO()
     y.dump(data, out)
     new = out.getvalue()
-    _only_model_changed(text, new, version, digests)
+    _only_model_changed(text, new, version, digests, source_sha256)
     return new
 
 
@@ -69,12 +74,17 @@ def _to_block(model, digests):
     return trailer
 
 
-def _only_model_changed(old: str, new: str, version: int, digests: dict[str, str]) -> None:
+def _only_model_changed(old: str, new: str, version: int, digests: dict[str, str],
+                        source_sha256: str | None) -> None:
     safe = YAML(typ="safe", pure=True)
     before, after = safe.load(old), safe.load(new)
     expected = copy.deepcopy(before)
     expected["model"]["version"] = version
     expected["model"]["digests"] = dict(digests)
+    if expected["model"].get("source") is not None and (source_sha256 is not None
+                                                        or "sha256" in expected["model"]["source"]):
+        expected["model"]["source"]["sha256"] = source_sha256
     if after != expected:
-        raise UserError("editing model.yaml would change more than model.version and model.digests; "
+        raise UserError("editing model.yaml would change more than model.version, model.digests and "
+                        "model.source.sha256; "
                         "edit it by hand and commit, then run the bump again")

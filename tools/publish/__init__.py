@@ -12,6 +12,11 @@ The store's contract, which the init step of every serving pod relies on:
   kept, everything else is uploaded again, and files that SHA256SUMS does not list are removed.
 - A complete version is immutable: if the store holds different content under the same version, publish
   refuses; identical content is a no-op ("already published").
+- A published version is checked file by file, not only by its SHA256SUMS (streamed, block by block): a
+  version whose files no longer match is reported as corrupt, naming the file, never as "already published"
+  (and `make bump` refuses it the same way).
+- The source file the version was exported from (a model file or weights file, named in export_info.json)
+  goes to `<store>/<name>/sources/sha256-<hex><suffix>` once, before the version (tools/sources.py).
 - Only validated bytes get in: publish refuses unless the validation report of that version passed and
   names exactly the digests of the export on disk. There is deliberately no flag to skip this: a pod
   loads whatever the store holds, and `make bump` would refuse the version anyway.
@@ -27,7 +32,7 @@ from typing import Callable
 
 import fsspec
 
-from tools import digests, paths
+from tools import digests, paths, sources
 from tools.config import Config
 from tools.errors import UserError
 
@@ -134,13 +139,42 @@ def _check_names(checks: list[dict]) -> str:
 
 def upload_uri(config: Config) -> str:
     """Where this machine writes versions; pvc:// is a volume inside the cluster, not writable from here."""
-    uri = config.store.upload_uri
-    if uri.startswith("pvc://"):
-        raise UserError(
-            f"store.uri is {uri}, a PersistentVolumeClaim that only pods can reach: set store.publish_uri in "
-            "model.yaml to where this machine writes that volume's files (e.g. file:///mnt/nfs/models)"
-        )
-    return uri
+    return sources.store_uri(config)
+
+
+def export_info(export: Export) -> dict | None:
+    try:
+        return json.loads((export.path / paths.ASSETS_EXTRA_DIR / paths.EXPORT_INFO_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def verify_published(uri: str, sums: bytes) -> list[str]:
+    """Problems of the published version at `uri` against `sums` (its SHA256SUMS): every listed file is read
+    back and hashed as it streams; files SHA256SUMS does not list are problems too (the init step refuses them)."""
+    fs, root = fsspec.core.url_to_fs(uri)
+    expected = digests.parse_sums(sums.decode())
+    problems = []
+    try:
+        for rel, sha in expected.items():
+            remote = f"{root}/{rel}"
+            if not fs.exists(remote):
+                problems.append(f"{rel} is missing")
+            elif sources.stored_sha256(fs, remote) != sha:
+                problems.append(f"{rel} does not match its sha256 in {paths.DIGEST_FILE}")
+        for found in fs.find(root):
+            rel = found[len(root) + 1:]
+            if rel != paths.DIGEST_FILE and rel not in expected:
+                problems.append(f"{rel} is not listed in {paths.DIGEST_FILE}")
+    except OSError as exc:
+        problems.append(f"could not read it back: {_one_line(exc)}")
+    return problems
+
+
+def corrupt_message(dest: str, problems: list[str]) -> str:
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return (f"{dest} is published but corrupt: {problems[0]}{more}; every pod would refuse it. Repair it: delete "
+            f"{dest}/{paths.DIGEST_FILE} and run `make publish` again (it re-uploads exactly the damaged files)")
 
 
 def published_sums(uri: str) -> bytes | None:
@@ -167,6 +201,10 @@ def publish(
     uri = upload_uri(config)
     exports = find_exports(config, version, models_dir)
     check_report(config, version, exports, reports_dir)
+    # The source first: a version in the store is always re-derivable from a source in the store.
+    refs = {ref for ref in (sources.from_export_info(export_info(e)) for e in exports.values()) if ref}
+    for ref in sorted(refs, key=lambda r: r.sha256):
+        sources.upload(config, ref, repo_root(config), log)
     outcome = {}
     for layout, export in exports.items():
         dest = paths.store_version_uri(uri, config.model.name, layout, version)
@@ -178,7 +216,10 @@ def publish_export(export: Export, dest: str, log: Callable[[str], None]) -> str
     """Make `dest` a complete copy of `export` (resuming a partial one); never replace a complete one."""
     existing = published_sums(dest)
     if existing == export.sums:
-        log(f"{export.layout}: already published at {dest} ({export.digest})")
+        problems = verify_published(dest, existing)
+        if problems:
+            raise UserError(corrupt_message(dest, problems))
+        log(f"{export.layout}: already published at {dest} ({export.digest}; every file verified)")
         return "already published"
     if existing is not None:
         raise UserError(

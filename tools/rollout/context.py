@@ -17,7 +17,6 @@ from tools.render import names
 
 # kustomize `configurations:` for Rollout/AnalysisTemplate fields (vendored from argo-rollouts, see its header).
 TRANSFORM_CONFIG = Path(__file__).resolve().parent / "rollout-transform-kustomize-v5.yaml"
-TRANSFORM_FILE = "rollout-transform.yaml"  # its name in the rendered overlay's canary/ folder
 # Rate window of the analysis queries: at the PodMonitor's 30 s scrape interval, four samples per series.
 WINDOW = "2m"
 # How an AnalysisTemplate argument is written in a query: argoproj/argo-rollouts docs/features/analysis.md.

@@ -32,6 +32,8 @@ def parser() -> argparse.ArgumentParser:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--version", type=positive_int, help="validate this version (default: model.version)")
     which.add_argument("--all", action="store_true", help="validate every exported version")
+    p.add_argument("--name", help="the model name the export was made under (`python -m export --name`), when it "
+                                  "is not model.yaml's model.name")
     p.add_argument("--accept-not-run", action="store_true",
                    help="let checks that could not run on this machine (○) pass the report; they stay listed "
                         "in it, and the bump shows them")
@@ -56,6 +58,15 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"--source {args.source}: " + ("is a directory, not a model file" if args.source.is_dir()
                                                           else "no such file"))
         config = load_config(args.config)
+        if args.name:
+            from dataclasses import replace
+
+            from tools.config import _NAME_RE
+
+            if not _NAME_RE.match(args.name):
+                raise UserError(f"--name {args.name!r} is not a model name here (lower-case letters, digits and '-', "
+                                "at most 40, as model.yaml's model.name)")
+            config = replace(config, model=replace(config.model, name=args.name))
         from tools.validate import runner  # TensorFlow loads only after arguments parse
         from tools.validate.structure import parse_version
 

@@ -5,7 +5,8 @@ applications ResNet its architecture, classes and seed or the sha256 of its weig
 rebuilt from that record, not from model.yaml, so an export made with `python -m export --model-file ...` is
 checked against the file it came from without editing model.yaml. A file is accepted only by its sha256;
 the places looked in, in order: what model.yaml names, `--source FILE`, and the local source cache
-(build/sources/sha256-<hex><suffix>, filled by `make export` and by fetches from the store).
+(build/sources/sha256-<hex><suffix> of the repository model.yaml is in, filled by `make export` and by fetches
+from the store: tools/sources.py).
 """
 from __future__ import annotations
 
@@ -25,14 +26,14 @@ class Found:
 
 
 def _candidates(recorded_name: str, sha: str, config_path: Path | None, extra: Path | None,
-                models_dir: Path) -> list[tuple[Path, str]]:
+                cache_root: Path) -> list[tuple[Path, str]]:
     suffix = Path(recorded_name).suffix
     out = []
     if config_path is not None:
         out.append((Path(config_path), "model.yaml's model.source"))
     if extra is not None:
         out.append((Path(extra), "--source"))
-    out.append((paths.source_cache_file(models_dir, sha, suffix), "the source cache"))
+    out.append((paths.source_cache_file(cache_root, sha, suffix), "the source cache"))
     return out
 
 
@@ -50,17 +51,19 @@ def _pick(candidates: list[tuple[Path, str]], sha: str) -> tuple[Path | None, li
     return None, seen
 
 
-def find_source(info: dict, config: Config, extra: Path | None = None, models_dir: Path | None = None) -> Found:
+def find_source(info: dict, config: Config, extra: Path | None = None) -> Found:
     """Rebuild the Keras model an export was made from, by its own record."""
     from export.source import load_source
+    from tools import sources
 
-    models_dir = Path(models_dir) if models_dir is not None else paths.REPO_ROOT / paths.MODELS_DIR
+    cache_root = sources.repo_root(config)
     record = (info or {}).get("source") or {}
-    settings = config.model
+    # The export's own preprocessing: model.yaml's may be `auto`, which a model file refuses (export/source.py).
+    settings = replace(config.model, preprocessing=(info or {}).get("preprocessing") or "none")
     kind = record.get("kind")
     if kind == "model_file":
         sha = record.get("file_sha256") or ""
-        path, seen = _pick(_candidates(record.get("file", ""), sha, settings.source.model_file, extra, models_dir), sha)
+        path, seen = _pick(_candidates(record.get("file", ""), sha, settings.source.model_file, extra, cache_root), sha)
         if path is None:
             return Found(None, f"the source model file {record.get('file')} (sha256 {sha[:12]}) is not at hand: "
                                f"looked at {'; '.join(seen)}; give it with --source FILE")
@@ -73,7 +76,7 @@ def find_source(info: dict, config: Config, extra: Path | None = None, models_di
         if record.get("weights_file_sha256"):
             sha = record["weights_file_sha256"]
             path, seen = _pick(_candidates(record.get("weights_file", ""), sha, settings.source.weights, extra,
-                                           models_dir), sha)
+                                           cache_root), sha)
             if path is None:
                 return Found(None, f"the weights file {record.get('weights_file')} (sha256 {sha[:12]}) is not at "
                                    f"hand: looked at {'; '.join(seen)}; give it with --source FILE")

@@ -12,7 +12,7 @@ from typing import Callable
 from tools import onednn, paths
 from tools.config import Config
 from tools.errors import UserError
-from tools.validate import badinput, capi, correctness, layouts, ops, reference, serving, structure
+from tools.validate import accuracy, badinput, capi, correctness, layouts, ops, reference, serving, structure
 from tools.validate import tfs_formats as tfs
 from tools.validate.report import Check, ExportResult, Report
 from tools.validate.samples import Sample, correctness_samples
@@ -112,7 +112,7 @@ class _Run:
         record = (info or {}).get("source") or {}
         key = repr((sorted(record.items()), str(self.config.model.source), str(self.source_file), str(self.models_dir)))
         if key not in _SOURCES:
-            _SOURCES[key] = reference.find_source(info, self.config, self.source_file, self.models_dir)
+            _SOURCES[key] = reference.find_source(info, self.config, self.source_file)
         return _SOURCES[key]
 
     def reference(self, info: dict, samples: list[Sample]) -> tuple[correctness.Reference | None, str]:
@@ -279,6 +279,15 @@ def _call_checks(run: _Run, layout: str, export: serving.LoadedExport, info: dic
     from tools.goldenset.record import record_layout
 
     run.guard("golden_set.recorded", layout, record_layout, report, layout, export, config, input_size)
+    # Issue 10: top-1 accuracy on model.samples_dir's labelled images, beside the Keras model's own (the same
+    # source model the parity check uses: the one the export's own record names).
+    if config.model.samples_dir is not None:
+        found = run.source(info)
+        if found.source is None:
+            report.not_run("accuracy.samples", layout, f"no Keras model to compare with: {found.where}")
+        else:
+            run.guard("accuracy.samples", layout, accuracy.check_accuracy, report, layout, export, info, config,
+                      lambda: found.source)
     run.guard("badinput", layout, badinput.check_bad_inputs, report, layout, export, input_size, k,
               batch_rss_bound_mb(config, layout))
 
