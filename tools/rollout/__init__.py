@@ -2,7 +2,7 @@
 
     context.build(config, target)   # what tools/templates/overlay/canary/* read (`canary` in the templates)
     crds.validate(obj)              # Rollout / AnalysisTemplate against the vendored Argo Rollouts CRDs
-    promql.problems(template)       # every PromQL query of an AnalysisTemplate parsed by promtool, names checked
+    promql.problems(objects)        # every PromQL query of the AnalysisTemplates parsed by promtool, names checked
     rollback.rollback(...)          # `make rollback`: the pull request that reverts the last bump
-    status.rollout_rows(...)        # `make status`: rollout step and analysis runs per cluster
+    status.add_to_row(row, api, ns) # `make status`: rollout step and analysis runs per cluster
 """
