@@ -75,7 +75,7 @@ bump: $(STAMP) ## open a pull request that bumps the served model version: make 
 verify-digests: $(STAMP) ## re-export model.version from the pinned source (local file or the store); fail unless the digests equal model.digests
 	$(PY) -m tools verify-digests $(ARGS)
 
-status: $(STAMP) ## sync, health and served model version per cluster (needs a kubeconfig)
+status: $(STAMP) ## sync, health, served model version and canary step/analyses per cluster (needs a kubeconfig)
 	$(PY) -m tools status $(ARGS)
 
 # --- issue 12: cluster readiness ---
@@ -113,3 +113,8 @@ promtool: ## install Debian's prometheus package (promtool + prometheus), pinned
 
 dashboard-preview: $(STAMP) ## draw docs/observability-dashboard.png: the gpu dashboard's panels on a synthetic rollout
 	$(PY) -m tools.observability.preview $(ARGS)
+
+# --- canary rollouts (docs/canary.md) ---------------------------------------------------------------------
+.PHONY: rollback
+rollback: $(STAMP) ## open a pull request that reverts the last model bump (quotes failed canary analyses)
+	$(PY) -m tools rollback $(ARGS)

@@ -20,6 +20,8 @@ COMMANDS = {
     "profile": ("tools.profile.cli", "latency/throughput sweep over batch sizes and concurrency"),
     "bench": ("tools.bench.cli", "benchmark the servable and write a report"),
     "smoke": ("tools.goldenset.replay", "replay the golden set against a TF Serving endpoint (make smoke)"),
+    # issue 14: canary rollouts
+    "rollback": ("tools.rollout.cli", "open a pull request that reverts the last model bump"),
 }
 
 

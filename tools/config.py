@@ -790,6 +790,9 @@ class Rollout:
     """RollingUpdate of the serving Deployment (kubernetes.io/docs/concepts/workloads/controllers/deployment)."""
     max_surge: int
     max_unavailable: int
+    # --- issue 14: canary rollouts (read by _read_canary, block at the end of this file) ---
+    strategy: str = "rolling"  # rolling | canary
+    canary: "Canary | None" = None  # set when strategy is canary
 
 
 def default_rollout(accelerator: str, min_replicas: int) -> Rollout:
@@ -831,6 +834,7 @@ def _read_deployment_settings(target: Target, node: _Node) -> Target:
     r = node.child("rollout", {})
     rollout = Rollout(max_surge=r.int("max_surge", default.max_surge, minimum=0),
                       max_unavailable=r.int("max_unavailable", default.max_unavailable, minimum=0))
+    rollout = _read_canary(rollout, r)  # issue 14
     r.done()
     if rollout.max_surge == 0 and rollout.max_unavailable == 0:
         r.fail("max_surge and max_unavailable cannot both be 0 (Kubernetes rejects it: the rollout could never start)")
@@ -903,3 +907,90 @@ def _read_images(node: _Node) -> Images:
     images = Images(pins=pins, unpinned_waiver=node.optional_str("unpinned_waiver"))
     node.done()
     return images
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Issue 14: canary rollouts (targets.<t>.rollout.strategy: canary). An Argo Rollouts Rollout takes over the
+# target's Deployment (workloadRef), moves it through the canary steps, and aborts on failed analysis
+# (docs/canary.md). Step and field meanings: argoproj/argo-rollouts docs/features/canary/index.md.
+# ----------------------------------------------------------------------------------------------------------
+
+ROLLOUT_STRATEGIES = ("rolling", "canary")
+_DURATION_RE = re.compile(r"^[1-9][0-9]*[smh]$")  # Argo Rollouts durations: a number with s, m or h
+
+
+@dataclass(frozen=True)
+class CanaryStep:
+    """One canary step: set_weight (percent of the pods that are canary pods) or pause (None: until promoted)."""
+    set_weight: int | None = None
+    pause: str | None = None  # a duration such as 10m; None with set_weight None: wait for `kubectl argo rollouts promote`
+
+
+@dataclass(frozen=True)
+class CanaryAnalysis:
+    max_error_ratio: float  # share of the canary pods' requests with a status other than OK
+    max_p99_latency_ms: float  # p99 of the canary pods' successful requests
+    golden_set: bool  # replay the golden set against the canary Service after the first weight step
+    prometheus_url: str | None  # None: observability.prometheus_url
+    interval: str  # how often the Prometheus analysis measures
+    failure_limit: int  # failed measurements tolerated before the rollout is aborted
+
+
+@dataclass(frozen=True)
+class Canary:
+    steps: tuple[CanaryStep, ...]
+    analysis: CanaryAnalysis
+
+
+DEFAULT_CANARY_STEPS = (CanaryStep(set_weight=25), CanaryStep(pause="5m"),
+                        CanaryStep(set_weight=50), CanaryStep(pause="5m"))
+
+
+def _read_canary_step(node: _Node) -> CanaryStep:
+    keys = [k for k in ("set_weight", "pause") if k in node.data]
+    if len(keys) != 1:
+        node.fail("give exactly one of set_weight (1-100) or pause (a duration such as 10m, or null: until promoted)")
+    if keys[0] == "set_weight":
+        step = CanaryStep(set_weight=node.int("set_weight", minimum=1, maximum=100))
+    else:
+        step = CanaryStep(pause=node.optional_str("pause", pattern=_DURATION_RE,
+                                                  what="duration (a number with s, m or h, e.g. 10m)"))
+    node.done()
+    return step
+
+
+def _read_canary(rollout: Rollout, node: _Node) -> Rollout:
+    """targets.<t>.rollout.strategy and .canary; max_surge/max_unavailable apply to both strategies."""
+    from dataclasses import replace
+
+    strategy = node.str("strategy", "rolling", choices=ROLLOUT_STRATEGIES)
+    if strategy == "rolling":
+        if "canary" in node.data:
+            node.fail("applies to strategy: canary only", "canary")
+        return replace(rollout, strategy=strategy)
+    c = node.child("canary", {})
+    raw = c.raw("steps", None)
+    if raw is None:
+        steps = DEFAULT_CANARY_STEPS
+    else:
+        if not isinstance(raw, list) or not raw:
+            c.fail(f"must be a non-empty list of {{set_weight: N}} and {{pause: D}}, got {_describe(raw)}", "steps")
+        steps = tuple(_read_canary_step(_Node(s, c.key(f"steps[{i}]"), c.file, c.base)) for i, s in enumerate(raw))
+    weights = [s.set_weight for s in steps if s.set_weight is not None]
+    if not weights:
+        c.fail("needs at least one set_weight step (a canary that never gets pods proves nothing)", "steps")
+    if any(b <= a for a, b in zip(weights, weights[1:])):
+        c.fail(f"set_weight must increase from step to step, got {weights}", "steps")
+    a = c.child("analysis", {})
+    analysis = CanaryAnalysis(
+        max_error_ratio=a.float("max_error_ratio", 0.01, low=0.0, high=1.0),
+        max_p99_latency_ms=a.float("max_p99_latency_ms", 500.0, low=0.0, high=600_000.0),
+        golden_set=a.bool("golden_set", True),
+        prometheus_url=a.optional_str("prometheus_url", pattern=re.compile(r"^https?://[^\s/]+(/\S*)?$"),
+                                      what="http(s):// URL"),
+        interval=a.str("interval", "1m", pattern=_DURATION_RE, what="duration (a number with s, m or h, e.g. 1m)"),
+        failure_limit=a.int("failure_limit", 1, minimum=0, maximum=100),
+    )
+    a.done()
+    c.done()
+    return replace(rollout, strategy=strategy, canary=Canary(steps=steps, analysis=analysis))

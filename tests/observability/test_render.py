@@ -83,16 +83,19 @@ def test_the_pod_monitor_selects_the_serving_pods_and_copies_their_labels(render
             "containers"][0]["ports"]}
         assert ports[endpoint["port"]] == names.HTTP_PORT and endpoint["path"] == "/monitoring/prometheus/metrics"
         added = {r["targetLabel"]: r["sourceLabels"][0] for r in endpoint["relabelings"]}
-        assert set(added) == {m.LABEL_MODEL, m.LABEL_VERSION, m.LABEL_LAYOUT, m.LABEL_TARGET, m.LABEL_POD_TEMPLATE_HASH}
+        assert set(added) == {m.LABEL_MODEL, m.LABEL_VERSION, m.LABEL_LAYOUT, m.LABEL_TARGET, m.LABEL_POD_TEMPLATE_HASH,
+                                  m.LABEL_ROLLOUTS_POD_TEMPLATE_HASH}  # issue 14: the canary pods
         # Each source is the Kubernetes SD meta label of a pod label the Deployment really sets (pod-template-hash
         # is the Deployment controller's).
         meta = {"__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() or c == "_" else "_" for c in k): v
                 for k, v in pod_labels.items()}
         meta["__meta_kubernetes_pod_label_pod_template_hash"] = "hash"
+        # The Argo Rollouts controller's label on a canary target's pods (issue 14).
+        meta["__meta_kubernetes_pod_label_rollouts_pod_template_hash"] = "rollouts-hash"
         values = {label: meta.get(source) for label, source in added.items()}
         assert values == {m.LABEL_MODEL: config.model.name, m.LABEL_VERSION: str(config.model.version),
                           m.LABEL_LAYOUT: config.targets[target].layout, m.LABEL_TARGET: target,
-                          m.LABEL_POD_TEMPLATE_HASH: "hash"}
+                          m.LABEL_POD_TEMPLATE_HASH: "hash", m.LABEL_ROLLOUTS_POD_TEMPLATE_HASH: "rollouts-hash"}
 
 
 def test_gpu_alerts_only_on_gpu_targets(rendered):

@@ -414,22 +414,35 @@ def autoscaling(overlay: Overlay) -> list[str]:
             out.append(f"{kind}/{name}: scaled by {' and '.join(_where(s) for s in scalers)}; exactly one may own "
                        "its replica count")
     deployment, target = overlay.serving_deployment(), overlay.target
-    if deployment is not None and ("Deployment", names.DEPLOYMENT) not in by_workload:
-        out.append(f"{_where(deployment)}: no HorizontalPodAutoscaler or ScaledObject scales it")
+    # Issue 14: a canary target's Rollout owns the Deployment's pods (workloadRef), so the autoscaler must scale the
+    # Rollout; one that scales the Deployment would be undone by the Rollouts controller (tools/rollout/checks.py).
+    workload = _serving_workload(overlay)
+    if deployment is not None and workload not in by_workload:
+        out.append(f"{_where(deployment)}: no HorizontalPodAutoscaler or ScaledObject scales it"
+                   + (f" (through {workload[0]}/{workload[1]}, which owns its pods)" if workload[0] != "Deployment" else ""))
     if target is not None:
         a = target.autoscaling
         for scaler, ref, low, high in autoscalers(overlay):
-            if ref == ("Deployment", names.DEPLOYMENT) and (low, high) != (a.min_replicas, a.max_replicas):
+            if ref == workload and (low, high) != (a.min_replicas, a.max_replicas):
                 out.append(f"{_where(scaler)}: replicas {low}..{high}, model.yaml "
                            f"targets.{target.name}.autoscaling says {a.min_replicas}..{a.max_replicas}")
         obs = overlay.config.observability
         want = "ScaledObject" if obs is not None and obs.scaled_object(target) else "HorizontalPodAutoscaler"
-        kinds = {s.get("kind") for s in by_workload.get(("Deployment", names.DEPLOYMENT), [])}
+        kinds = {s.get("kind") for s in by_workload.get(workload, [])}
         if kinds and kinds != {want}:
-            out.append(f"Deployment/{names.DEPLOYMENT}: model.yaml targets.{target.name}.autoscaling.metric "
+            out.append(f"{workload[0]}/{workload[1]}: model.yaml targets.{target.name}.autoscaling.metric "
                        f"{a.metric} (observability.keda {obs.keda if obs else False}) wants a {want}, got "
                        f"{', '.join(sorted(kinds))}")
     return out
+
+
+def _serving_workload(overlay: Overlay) -> tuple[str, str]:
+    """What owns the serving pods: the Rollout that references the Deployment (issue 14), else the Deployment."""
+    for rollout in overlay.find("Rollout", names.ROLLOUT):
+        ref = (rollout.get("spec") or {}).get("workloadRef") or {}
+        if ref.get("kind") == "Deployment" and ref.get("name") == names.DEPLOYMENT:
+            return ("Rollout", names.ROLLOUT)
+    return ("Deployment", names.DEPLOYMENT)
 
 
 def _selects(selector: Obj, labels: Obj) -> bool:

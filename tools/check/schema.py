@@ -22,6 +22,7 @@ from kubernetes_validate.utils import schema_contents
 from referencing import Registry, Resource
 
 from tools.observability import crds
+from tools.rollout import crds as rollout_crds  # issue 14: Rollout, AnalysisTemplate
 
 # The minor versions every object must be valid on: the oldest still commonly supported by managed
 # Kubernetes (GKE, EKS, AKS) through the newest the pinned kubernetes-validate knows.
@@ -85,9 +86,10 @@ def validate_objects(objects: Iterable[dict[str, Any]], versions: Iterable[str] 
     versions = tuple(versions)
     for obj in objects:
         api_version = str(obj.get("apiVersion", ""))
-        if crds.covers(obj):
+        vendored = next((c for c in (crds, rollout_crds) if c.covers(obj)), None)
+        if vendored is not None:
             # One schema for every Kubernetes version: the CRD's, as vendored.
-            found = crds.validate(obj)
+            found = vendored.validate(obj)
             report.errors.extend(f"{describe(obj)} ({api_version}, vendored CRD): {p.split(': ', 1)[1]}" for p in found)
             report.validated += not found
             continue

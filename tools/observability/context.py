@@ -21,6 +21,7 @@ POD_LABELS = (
     (names.ANNOTATION_MODEL_LAYOUT, m.LABEL_LAYOUT),
     (names.ANNOTATION_TARGET, m.LABEL_TARGET),
     (m.POD_TEMPLATE_HASH_POD_LABEL, m.LABEL_POD_TEMPLATE_HASH),
+    (m.ROLLOUTS_POD_TEMPLATE_HASH_POD_LABEL, m.LABEL_ROLLOUTS_POD_TEMPLATE_HASH),  # issue 14: canary pods
 )
 # Windows of the multi-window, multi-burn-rate latency alerts (Google SRE workbook, "Alerting on SLOs",
 # recommended parameters): page at 14.4x over 1h confirmed by 5m, and at 6x over 6h confirmed by 30m.

@@ -53,6 +53,11 @@ LABEL_POD_TEMPLATE_HASH = "pod_template_hash"
 # The Deployment controller sets pod-template-hash on every pod of a ReplicaSet (kubernetes/kubernetes
 # pkg/controller/deployment/sync.go, DefaultDeploymentUniqueLabelKey "pod-template-hash").
 POD_TEMPLATE_HASH_POD_LABEL = "pod-template-hash"
+# Issue 14: Argo Rollouts labels every pod of a Rollout's ReplicaSets with rollouts-pod-template-hash
+# (argoproj/argo-rollouts pkg/apis/rollouts/v1alpha1/types.go DefaultRolloutUniqueLabelKey); the canary analysis
+# selects the canary pods' series by it (tools/rollout/context.py).
+ROLLOUTS_POD_TEMPLATE_HASH_POD_LABEL = "rollouts-pod-template-hash"
+LABEL_ROLLOUTS_POD_TEMPLATE_HASH = "rollouts_pod_template_hash"
 
 
 def exponential_buckets(scale: float, growth: float, count: int) -> list[float]:

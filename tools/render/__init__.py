@@ -138,6 +138,10 @@ def _context(config: Config, repo_root: Path, target: Target | None) -> dict[str
             from tools.observability import context as observability_context
 
             ctx["obs"] = observability_context.build(config, target)
+        # Issue 14: canary rollouts (tools/templates/overlay/canary/).
+        from tools.rollout import context as rollout_context
+
+        ctx["canary"] = rollout_context.build(config, target)
     return ctx
 
 

@@ -45,3 +45,12 @@ SCALED_OBJECT = "tf-serving"
 DASHBOARD_CONFIGMAP = "tf-serving-dashboard"
 DASHBOARD_FILE = "tf-serving.json"
 OBSERVABILITY_COMPONENT = "observability"  # k8s/overlays/<target>/observability/: a kustomize Component
+
+# Canary rollouts (issue 14: tools/templates/overlay/canary/, tools/rollout, docs/canary.md).
+ROLLOUT = "tf-serving"  # the Argo Rollouts Rollout that takes over the Deployment (workloadRef)
+CANARY_SERVICE = "tf-serving-canary"  # selects the canary pods only (the controller adds the hash selector)
+STABLE_SERVICE = "tf-serving-stable"  # selects the stable pods only
+ANALYSIS_METRICS = "tf-serving-canary-metrics"  # AnalysisTemplate: Prometheus error ratio and p99 latency
+ANALYSIS_GOLDEN_SET = "tf-serving-canary-golden-set"  # AnalysisTemplate: the golden-set replay Job
+CANARY_COMPONENT = "canary"  # k8s/overlays/<target>/canary/: a kustomize Component
+CANARY_HASH_ARG = "canary-hash"  # the AnalysisTemplates' argument: the canary pods' rollouts-pod-template-hash

@@ -48,6 +48,7 @@ class Row:
     not_ready: int = 0
     deployment_version: str | None = None  # what the Deployment's pod template asks for
     notes: list[str] = field(default_factory=list)
+    canary: Any = None  # issue 14: tools.rollout.status.RolloutState of a canary target
 
 
 Clients = Callable[[dict], "tuple[Any, Any] | None"]  # destination -> (AppsV1Api, CoreV1Api) or None
@@ -148,6 +149,13 @@ def collect(config: Config, custom, clients: Clients) -> list[Row]:
             row.notes.append(f"no kubeconfig context for cluster {row.cluster}: pass --cluster {row.cluster}=<context>")
         else:
             add_cluster_state(row, *pair, destination.get("namespace") or config.deploy.namespace)
+            # Issue 14: a canary target's Rollout step and analysis runs (tools/rollout/status.py).
+            target = config.targets.get(row.target)
+            if target is not None and target.rollout is not None and target.rollout.strategy == "canary":
+                from tools.rollout import status as rollout_status
+
+                row.canary = rollout_status.add_to_row(row, pair[0].api_client,
+                                                       destination.get("namespace") or config.deploy.namespace)
         rows.append(row)
     return rows
 
@@ -226,6 +234,13 @@ def kubeconfig_servers(kubeconfig: str | None) -> tuple[dict[str, str], dict[str
 def status(config: Config, *, kubeconfig: str | None = None, context: str | None = None,
            cluster_contexts: dict[str, str] | None = None) -> str:
     """The table for the live clusters of the current kubeconfig."""
+    return render_table(config, live_rows(config, kubeconfig=kubeconfig, context=context,
+                                          cluster_contexts=cluster_contexts))
+
+
+def live_rows(config: Config, *, kubeconfig: str | None = None, context: str | None = None,
+              cluster_contexts: dict[str, str] | None = None) -> list[Row]:
+    """The rows of the live clusters of the current kubeconfig (`make rollback` quotes their failed analyses)."""
     from kubernetes import client as k8s
     from kubernetes import config as k8s_config
 
@@ -257,4 +272,4 @@ def status(config: Config, *, kubeconfig: str | None = None, context: str | None
         return k8s.AppsV1Api(api), k8s.CoreV1Api(api)
 
     custom = k8s.CustomObjectsApi(api_client(argocd_context))
-    return render_table(config, collect(config, custom, clients))
+    return collect(config, custom, clients)
