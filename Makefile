@@ -53,8 +53,8 @@ test: $(STAMP) ## the whole test suite (slow-marked tests included)
 test-fast: $(STAMP) ## the test suite without tests marked slow
 	$(PY) -m pytest -m "not slow" $(ARGS)
 
-bench: $(STAMP) ## benchmarks: markdown + JSON report and plots in build/bench
-	$(PY) -m tools bench $(ARGS)
+bench: $(STAMP) ## benchmarks: markdown + JSON report and plots in build/bench; the plots also into docs/bench
+	$(PY) -m tools bench --docs docs/bench $(ARGS)
 
 publish: $(STAMP) ## upload an exported, validated version of both layouts to the model store
 	$(PY) -m tools publish $(if $(VERSION),--version $(VERSION)) $(ARGS)
