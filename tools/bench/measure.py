@@ -31,7 +31,7 @@ class Plan:
     cold_steady: int = 5
     # issue 16: oneDNN on/off/bf16, one fresh process per setting per round (tools/bench/onednn_compare.py)
     onednn_rounds: int = 3
-    onednn_samples: int = 3  # interleaved samples of servable and bare per batch size inside one process
+    onednn_samples: int = 2  # interleaved samples of servable and bare per batch size inside one process
 
 
 QUICK = Plan(batch_sizes=(1, 2), rounds=2, sample_seconds=0.01, large_count=2, large_size=(480, 640),

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,34 +26,58 @@ def probe() -> dict:
     return {"onednn_enabled": onednn.enabled(), "fpmath": onednn.fpmath(), "env": onednn.in_force()}
 
 
+def _build(config):
+    """The servable and the bare model only (what variants.build makes, without the variants this comparison
+    does not time: building ResNet50's graph once more per variant would cost every process seconds)."""
+    import tensorflow as tf
+
+    from export import postprocess
+    from export.api import build_servable
+    from export.labels import resolve_labels
+    from export.source import load_source
+    from tools import paths
+
+    settings = config.model
+    source = load_source(settings)
+    tmp = Path(tempfile.mkdtemp(prefix=paths.TMP_PREFIX + "bench-labels-"))
+    labels = tmp / paths.LABELS_FILE
+    labels.write_text("\n".join(resolve_labels(settings.labels, source.num_classes)) + "\n", encoding="utf-8")
+    servable = build_servable(source.model, "channels_last", source, settings, labels)
+    h, w = source.input_size
+    activation = source.info["output_activation"]
+    bare = tf.function(lambda x: postprocess.to_probabilities(servable.model(x, training=False), activation),
+                       input_signature=[tf.TensorSpec([None, h, w, 3], tf.float32)]).get_concrete_function()
+    pre = tf.function(servable.preprocess, input_signature=[tf.TensorSpec([None], tf.string)]).get_concrete_function()
+    return source.input_size, servable, bare, pre, tmp
+
+
 def measure(job: dict) -> dict:
     import tensorflow as tf
 
-    from tools.bench import variants
     from tools.bench.measure import client_images
     from tools.bench.timing import interleaved, repeats_for
     from tools.goldenset.images import reference_images
 
     start = time.perf_counter()
-    v = variants.build(job["config"])
+    input_size, servable, bare, pre, tmp = _build(job["config"])
     build_s = time.perf_counter() - start
     try:
         batches = {}
         for b in job["batch_sizes"]:
-            images = tf.constant(client_images(v.input_size, b, seed=100))
-            pixels = v.preprocess(images)
-            fns = {"servable": lambda: v.servable.serve(images), "bare": lambda: v.bare(pixels)}
-            for fn in fns.values():  # the first calls build the kernels (oneDNN primitives are created lazily)
+            images = tf.constant(client_images(input_size, b, seed=100))
+            pixels = pre(images)
+            fns = {"servable": lambda: servable.serve(images), "bare": lambda: bare(pixels)}
+            for fn in fns.values():  # the first call builds the kernels (oneDNN creates its primitives lazily)
                 fn()
-                fn()
-            repeats = repeats_for(fns["servable"], job["sample_seconds"])
+            fns["bare"]()
+            repeats = repeats_for(fns["servable"], job["sample_seconds"])  # the servable's second call
             seconds = interleaved(fns, max(1, job["samples"]), repeats)
             batches[str(b)] = {k: statistics.median(s) for k, s in seconds.items()}
-        golden = [i.data for i in reference_images(tuple(v.input_size))]
-        out = v.servable.serve(tf.constant(golden))
+        golden = [i.data for i in reference_images(tuple(input_size))]
+        out = servable.serve(tf.constant(golden))
         rows = [[c.tolist(), p.tolist()] for c, p in zip(out["classes"].numpy(), out["probabilities"].numpy())]
     finally:
-        v.close()
+        shutil.rmtree(tmp, ignore_errors=True)
     return {**probe(), "build_s": build_s, "seconds": batches, "golden": rows}
 
 

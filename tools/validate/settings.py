@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tools import onednn
-from tools.config import Config, CpuMath  # noqa: F401 (CpuMath: env_of's argument)
+from tools.config import Config, CpuMath
 
 
 @dataclass(frozen=True)
