@@ -521,6 +521,11 @@ def onednn_markdown(data: dict) -> list[str]:
               f"(fastest servable median at {rec['wins'].get(rec['setting'], 0)} of {len(od['batches'])} batch "
               f"sizes); model.yaml: " + ("; ".join(f"{t}: {s}" for t, s in od["configured"].items()) or "no CPU target")
               + "."]
+    same = od["golden_differences"].get("bf16 vs on")
+    if same is not None and same["max_abs_prob_diff"] == 0.0:
+        lines.append("- **bf16 math changed no answer by a single bit** (golden set, bf16 vs oneDNN fp32): this "
+                     "TensorFlow build on this CPU did not compute the model in bf16, so the bf16 columns measure "
+                     "the same arithmetic as oneDNN on, and their differences are noise.")
     if od["not_measured"]:
         lines.append(f"- {od['not_measured']}.")
     if od["problems"]:
