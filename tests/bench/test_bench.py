@@ -129,7 +129,7 @@ def test_cli_refuses_unwritable_out(tmp_path, capsys):
 
 # ------------------------------------------------------------------ issue 16: oneDNN on/off and bf16, separate processes
 
-def _fake_worker(calls):
+def _fake_worker(calls, calls_shift=(1e-3,)):
     """Stands in for tools.bench.onednn_worker: what a process under each setting would print."""
     def run(argv, env, repo_root):
         calls.append((argv, env))
@@ -142,7 +142,7 @@ def _fake_worker(calls):
         on = env["TF_ENABLE_ONEDNN_OPTS"] == "1"
         bf16 = env["TF_SET_ONEDNN_FPMATH_MODE"] == "BF16"
         speed = 2.0 if bf16 else 1.5 if on else 1.0
-        shift = 1e-3 if bf16 else 1e-6 if on else 0.0
+        shift = calls_shift[0] if bf16 else 1e-6 if on else 0.0
         golden = [[[3, 1], [0.6 + shift, 0.3]], [[2, 0], [0.5, 0.4 - shift]]]
         return {"onednn_enabled": on, "fpmath": "bf16" if bf16 else "fp32", "build_s": 1.0, "golden": golden,
                 "seconds": {str(b): {"servable": b / (10 * speed), "bare": b / (11 * speed)}
@@ -177,6 +177,19 @@ def test_onednn_section_interleaves_settings_and_reports_them(tiny_export, tmp_p
     md = (out / paths.BENCH_REPORT_MD).read_text()
     assert "## oneDNN and bf16 math" in md and "TensorFlow by itself" in md
     assert not docs.exists()  # quick numbers never reach the docs
+
+
+def test_bf16_that_changes_no_bit_is_never_recommended(tiny_export, tmp_path, monkeypatch):
+    from tools.bench import onednn_compare
+
+    names, _ = onednn_compare.settings_for(["avx512_bf16"])
+    monkeypatch.setattr(onednn_compare, "_run", _fake_worker([], calls_shift=(1e-6,)))  # bf16 == on, bit for bit
+    from tools.bench.measure import QUICK
+
+    od = onednn_compare.compare(tiny_export.config, QUICK, lambda _: None, paths.REPO_ROOT, ["avx512_bf16"],
+                                {"avx512_bf16"})
+    assert od["settings"] == names and od["bf16_in_effect"] is False
+    assert od["recommended"]["setting"] == "on"  # bf16 was fastest in the fake, but it was oneDNN on all along
 
 
 @pytest.mark.slow
