@@ -61,8 +61,8 @@ FUZZ_SEED ?= 13
 fuzz: $(STAMP) ## fuzz the served signature with mutated JPEG/PNG/GIF/BMP (FUZZ_SECONDS=300 FUZZ_SEED=13)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=$(FUZZ_SEED) $(PY) -m pytest -q -s -p no:cacheprovider tests/hostile/test_fuzz.py $(ARGS)
 
-bench: $(STAMP) ## benchmarks: markdown + JSON report and plots in build/bench
-	$(PY) -m tools bench $(ARGS)
+bench: $(STAMP) ## benchmarks: markdown + JSON report and plots in build/bench; the plots also into docs/bench
+	$(PY) -m tools bench --docs docs/bench $(ARGS)
 
 publish: $(STAMP) ## upload an exported, validated version of both layouts to the model store
 	$(PY) -m tools publish $(if $(VERSION),--version $(VERSION)) $(ARGS)

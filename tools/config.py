@@ -128,6 +128,7 @@ class Target:
     rollout: "Rollout | None" = None
 
     golden_tolerance: "GoldenTolerance | None" = None  # None: the accelerator's default (golden_tolerance_for)
+    cpu_math: "CpuMath | None" = None  # issue 16: oneDNN and fp32 math of a CPU target (None on GPU targets)
 
     @property
     def scheduling(self) -> "GpuScheduling":
@@ -512,6 +513,7 @@ def _read_target(name: str, node: _Node) -> Target:
         golden_tolerance=_read_golden_tolerance(node.child("golden_tolerance", {}), accelerator),
     )
     target = _read_deployment_settings(target, node)
+    target = _read_cpu_math(target, node)
     if accelerator == "none":
         if layout == "channels_first":
             node.fail("channels_first needs a GPU target: the CPU serving image cannot run NCHW convolutions", "layout")
@@ -994,3 +996,62 @@ def _read_canary(rollout: Rollout, node: _Node) -> Rollout:
     a.done()
     c.done()
     return replace(rollout, strategy=strategy, canary=Canary(steps=steps, analysis=analysis))
+
+
+# --- issue 16: oneDNN and fp32 math per CPU target -------------------------------------------------------------
+# Rendered as the TF Serving container's environment (tools/templates/overlay/cpu_math_patch.yaml.j2); validation
+# runs the layout a target serves under the same environment (tools/validate/settings.py).
+#
+# TF_ENABLE_ONEDNN_OPTS: tensorflow/tensorflow tensorflow/core/util/port.cc `IsMklEnabled` reads it once with
+# ReadBoolFromEnvVar (0/1/false/true); unset, `DefaultOneDnnPolicy` decides: on Linux, on only when the CPU has
+# AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX (whatever the vendor). TF Serving builds with oneDNN (its .bazelrc:
+# build --define=build_with_onednn_v2=true), so the server reads the same variable.
+# TF_SET_ONEDNN_FPMATH_MODE: read once by `FPMathModeSetting()` (tensorflow/core/util/onednn_env_vars.cc); the
+# value "BF16" makes tensorflow/core/util/mkl_util.h `SetFPMathMode` call dnnl::set_default_fpmath_mode(bf16):
+# oneDNN may then compute fp32 convolutions and matmuls with bf16 inputs (oneapi-src/oneDNN
+# doc/programming_model/attributes_fpmath_mode.md: storage stays f32; any other value keeps strict fp32).
+ONEDNN_MODES = ("auto", "on", "off")
+MATH_MODES = ("fp32", "bf16")
+ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
+FPMATH_ENV = "TF_SET_ONEDNN_FPMATH_MODE"
+# The default, chosen by `make bench` (docs/client-and-bench.md#onednn-and-bf16): oneDNN on is at least as fast as
+# off on the Intel and AMD CPUs measured, and "auto" leaves it off on AMD/Intel CPUs without VNNI/BF16/AMX.
+DEFAULT_ONEDNN = "on"
+DEFAULT_MATH = "fp32"
+
+
+@dataclass(frozen=True)
+class CpuMath:
+    onednn: str = DEFAULT_ONEDNN  # auto: TensorFlow's own choice for the node's CPU; on/off: forced
+    math: str = DEFAULT_MATH  # fp32: strict; bf16: oneDNN may round fp32 math to bf16 (needs onednn: on)
+
+    def env(self) -> dict[str, str]:
+        """The serving container's environment for these settings (nothing set for auto + fp32)."""
+        out = {}
+        if self.onednn != "auto":
+            out[ONEDNN_ENV] = "1" if self.onednn == "on" else "0"
+        if self.math == "bf16":
+            out[FPMATH_ENV] = "BF16"
+        return out
+
+    def describe(self) -> str:
+        return f"onednn: {self.onednn}, math: {self.math}"
+
+
+def _read_cpu_math(target: Target, node: _Node) -> Target:
+    from dataclasses import replace
+
+    if target.accelerator != "none":
+        for key in ("onednn", "math"):
+            if key in node.data:
+                node.fail("applies to CPU targets only (a GPU target's convolutions run on the GPU)", key)
+        return target
+    # YAML 1.1 readers (PyYAML) turn a bare on/off into a boolean; ruamel (YAML 1.2, load_yaml) keeps the string.
+    raw = node.raw("onednn", DEFAULT_ONEDNN)
+    onednn = ("on" if raw else "off") if isinstance(raw, bool) else node.str("onednn", DEFAULT_ONEDNN,
+                                                                              choices=ONEDNN_MODES)
+    settings = CpuMath(onednn=onednn,
+                       math=node.str("math", DEFAULT_MATH, choices=MATH_MODES))
+    if settings.math == "bf16" and settings.onednn != "on":
+        node.fail(f"bf16 is oneDNN's math mode: it needs onednn: on, got onednn: {settings.onednn}", "math")
+    return replace(target, cpu_math=settings)

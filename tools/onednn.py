@@ -49,3 +49,36 @@ def enabled() -> bool | None:
     except ImportError:
         return None
     return bool(_pywrap_util_port.IsMklEnabled())
+
+
+# --- issue 16: run a child process under a CPU target's oneDNN settings ------------------------------------------
+# tools.proc.run merges the environment it is given into this process's, so it cannot unset a variable. A child
+# started with child_env() drops the variables listed in _UNSET before TensorFlow loads (apply_child_env()),
+# which is how onednn: auto (TF_ENABLE_ONEDNN_OPTS unset: TensorFlow's own choice) reaches a child.
+FPMATH_ENV = "TF_SET_ONEDNN_FPMATH_MODE"
+SETTINGS_VARS = (ENV, FPMATH_ENV)
+_UNSET = "_TFSG_UNSET_ENV"
+
+
+def child_env(wanted: dict[str, str | None]) -> dict[str, str]:
+    """An env for tools.proc.run giving a child exactly `wanted` for the oneDNN variables (None: unset)."""
+    env = {name: value for name, value in wanted.items() if value is not None}
+    env[_UNSET] = ",".join(name for name in SETTINGS_VARS if wanted.get(name) is None)
+    env[_SET_HERE] = "0"
+    return env
+
+
+def apply_child_env() -> None:
+    """In a child started with child_env(): drop the variables it must not see. Before TensorFlow loads."""
+    for name in filter(None, os.environ.pop(_UNSET, "").split(",")):
+        os.environ.pop(name, None)
+
+
+def in_force() -> dict[str, str | None]:
+    """The oneDNN variables of this process's environment (None: unset)."""
+    return {name: os.environ.get(name) for name in SETTINGS_VARS}
+
+
+def fpmath() -> str:
+    value = os.environ.get(FPMATH_ENV)
+    return "bf16" if value == "BF16" else "fp32"  # mkl_util.h SetFPMathMode acts on exactly "BF16"

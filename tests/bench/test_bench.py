@@ -125,3 +125,129 @@ def test_cli_refuses_unwritable_out(tmp_path, capsys):
     blocker.write_text("x")
     assert main(["--quick", "--out", str(blocker / "sub"), "--no-progress"]) == 2
     assert "is not writable" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ issue 16: oneDNN on/off and bf16, separate processes
+
+def _fake_worker(calls, calls_shift=(1e-3,)):
+    """Stands in for tools.bench.onednn_worker: what a process under each setting would print."""
+    def run(argv, env, repo_root):
+        calls.append((argv, env))
+        if argv == ["--probe"]:
+            return {"onednn_enabled": True, "fpmath": "fp32", "env": env}
+        import pickle
+        from pathlib import Path
+
+        job = pickle.loads(Path(argv[0]).read_bytes())
+        on = env["TF_ENABLE_ONEDNN_OPTS"] == "1"
+        bf16 = env["TF_SET_ONEDNN_FPMATH_MODE"] == "BF16"
+        speed = 2.0 if bf16 else 1.5 if on else 1.0
+        shift = calls_shift[0] if bf16 else 1e-6 if on else 0.0
+        golden = [[[3, 1], [0.6 + shift, 0.3]], [[2, 0], [0.5, 0.4 - shift]]]
+        return {"onednn_enabled": on, "fpmath": "bf16" if bf16 else "fp32", "build_s": 1.0, "golden": golden,
+                "seconds": {str(b): {"servable": b / (10 * speed), "bare": b / (11 * speed)}
+                            for b in job["batch_sizes"]}}
+    return run
+
+
+def test_onednn_section_interleaves_settings_and_reports_them(tiny_export, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from tools.bench import onednn_compare
+
+    calls = []
+    monkeypatch.setattr(onednn_compare, "_run", _fake_worker(calls))
+    out, docs = tmp_path / "bench", tmp_path / "docs"
+    data = run_bench(tiny_export.config, out, quick=True, sections=("onednn",), progress=False, docs_dir=docs)
+    od = data["results"]["onednn"]
+    names, _ = onednn_compare.settings_for(data["machine"]["flags"])
+    assert od["settings"] == names and od["problems"] == []
+    assert [c[1] for c in calls[:-1]] == [onednn_compare.SETTINGS[n] for n in names]  # one process per setting
+    assert calls[-1] == (["--probe"], {"TF_ENABLE_ONEDNN_OPTS": None, "TF_SET_ONEDNN_FPMATH_MODE": None})
+    for b in od["batches"]:
+        assert set(b["images_per_s"]) == {f"{n}:{w}" for n in names for w in ("servable", "bare")}
+        assert b["ratios"]["on/off:servable"]["median"] == pytest.approx(1.5)
+    assert od["golden_differences"]["off vs on"]["max_abs_prob_diff"] == pytest.approx(1e-6)
+    assert od["configured"] == {"cpu": "onednn: on, math: fp32"}
+    if "bf16" in names:  # 1e-3 from fp32 is beyond the CPU target's 1e-4: fastest, but not recommended
+        assert od["within_tolerance"]["bf16"] is False and od["recommended"]["setting"] == "on"
+    assert any("oneDNN on / off" in v["what"] and v["met"] for v in data["verdicts"])
+    with Image.open(out / paths.BENCH_ONEDNN_PNG) as im:
+        assert im.format == "PNG"
+    md = (out / paths.BENCH_REPORT_MD).read_text()
+    assert "## oneDNN and bf16 math" in md and "TensorFlow by itself" in md
+    assert not docs.exists()  # quick numbers never reach the docs
+
+
+def test_bf16_that_changes_no_bit_is_never_recommended(tiny_export, tmp_path, monkeypatch):
+    from tools.bench import onednn_compare
+
+    names, _ = onednn_compare.settings_for(["avx512_bf16"])
+    monkeypatch.setattr(onednn_compare, "_run", _fake_worker([], calls_shift=(1e-6,)))  # bf16 == on, bit for bit
+    from tools.bench.measure import QUICK
+
+    od = onednn_compare.compare(tiny_export.config, QUICK, lambda _: None, paths.REPO_ROOT, ["avx512_bf16"],
+                                {"avx512_bf16"})
+    assert od["settings"] == names and od["bf16_in_effect"] is False
+    assert od["recommended"]["setting"] == "on"  # bf16 was fastest in the fake, but it was oneDNN on all along
+
+
+@pytest.mark.slow
+def test_a_worker_process_runs_under_the_setting_it_is_given(tiny_export, tmp_path):
+    import pickle
+
+    from tools.bench import onednn_compare
+
+    job = tmp_path / "job.pickle"
+    job.write_bytes(pickle.dumps({"config": tiny_export.config, "batch_sizes": [1], "samples": 1,
+                                  "sample_seconds": 0.001}))
+    off = onednn_compare._run([str(job)], onednn_compare.SETTINGS["off"], paths.REPO_ROOT)
+    assert off["onednn_enabled"] is False and off["fpmath"] == "fp32"
+    assert off["env"] == {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_SET_ONEDNN_FPMATH_MODE": None}
+    assert set(off["seconds"]["1"]) == {"servable", "bare"} and len(off["golden"]) > 0
+
+
+def test_child_env_unsets_what_a_setting_leaves_to_tensorflow(monkeypatch):
+    import subprocess
+    import sys
+
+    from tools import onednn
+
+    env = {**__import__("os").environ, **onednn.child_env({"TF_ENABLE_ONEDNN_OPTS": None,
+                                                           "TF_SET_ONEDNN_FPMATH_MODE": "BF16"})}
+    env["TF_ENABLE_ONEDNN_OPTS"] = "1"  # inherited from the parent, as tools.proc.run merges environments
+    code = ("import json; from tools import onednn; onednn.apply_child_env(); print(json.dumps(onednn.in_force()))")
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=paths.REPO_ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert json.loads(done.stdout) == {"TF_ENABLE_ONEDNN_OPTS": None, "TF_SET_ONEDNN_FPMATH_MODE": "BF16"}
+
+
+def test_settings_and_tensorflow_default_follow_the_cpu_flags():
+    from tools.bench import onednn_compare
+
+    assert onednn_compare.settings_for(["avx512f", "avx512_bf16"])[0] == ["on", "off", "bf16"]
+    names, why = onednn_compare.settings_for(["avx2", "fma"])
+    assert names == ["on", "off"] and "avx512_bf16" in why
+    # tensorflow/core/util/port.cc DefaultOneDnnPolicy: VNNI/BF16/AMX turn it on, whatever the vendor
+    assert onednn_compare.tensorflow_default({"avx2", "avx512f"}) == ("off", [])
+    assert onednn_compare.tensorflow_default({"avx512_vnni"}) == ("on", ["avx512_vnni"])
+
+
+def test_recommend_picks_the_fastest_within_tolerance():
+    from tools.bench.onednn_compare import recommend
+
+    def batch(on, off, bf16):
+        return {"images_per_s": {"on:servable": {"median": on}, "off:servable": {"median": off},
+                                 "bf16:servable": {"median": bf16}}}
+    batches = [batch(10, 8, 20), batch(12, 13, 25), batch(11, 9, 22)]
+    assert recommend(batches, ["on", "off", "bf16"], {"on": True, "off": True, "bf16": True})["setting"] == "bf16"
+    assert recommend(batches, ["on", "off", "bf16"], {"on": True, "off": True, "bf16": False})["setting"] == "on"
+
+
+def test_copy_plots_into_docs(tmp_path):
+    from tools.bench import report
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / paths.BENCH_ONEDNN_PNG).write_bytes(b"png")
+    report.copy_plots(tmp_path / "out", tmp_path / "docs")
+    assert [p.name for p in (tmp_path / "docs").iterdir()] == [paths.BENCH_ONEDNN_PNG]

@@ -76,7 +76,7 @@ MUTATIONS = [
     ("resources", "cpu", lambda o: serving(o)["resources"].update(
         requests={"cpu": "2", "memory": "4Gi", "ephemeral-storage": "4Gi"},
         limits={"cpu": "2", "memory": "4Gi", "ephemeral-storage": "4Gi"}), "cpu limit is 2"),
-    ("resources", "cpu", lambda o: serving(o)["env"][0].update(value="64"), "TF_INTRA_OP_PARALLELISM is 64"),
+    ("resources", "cpu", lambda o: next(e for e in serving(o)["env"] if e["name"] == "TF_INTRA_OP_PARALLELISM").update(value="64"), "TF_INTRA_OP_PARALLELISM is 64"),
     ("gpu", "cpu", lambda o: serving(o)["resources"]["limits"].update({"nvidia.com/gpu": "1"}),
      "nvidia.com/gpu in the cpu overlay"),
     ("gpu", "gpu", lambda o: serving(o)["resources"].setdefault("requests", {}).update({"nvidia.com/gpu": "2"}),

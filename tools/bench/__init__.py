@@ -27,7 +27,7 @@ from tools.bench.measure import QUICK, Plan
 from tools.config import Config
 from tools.errors import UserError
 
-SECTIONS = ("throughput", "large", "coldstart", "check")
+SECTIONS = ("throughput", "large", "coldstart", "check", "onednn")
 
 # The issue's targets, in one place: the report and the verdicts read them from here.
 TARGETS = {
@@ -42,7 +42,7 @@ TARGETS = {
 
 def run_bench(config: Config, out_dir: Path | None = None, *, quick: bool = False,
               sections: tuple[str, ...] = SECTIONS, repo_root: Path = paths.REPO_ROOT, progress: bool = True,
-              layout: str = "channels_last") -> dict:
+              layout: str = "channels_last", docs_dir: Path | None = None) -> dict:
     """Measure, then write report.md, report.json and the plots into out_dir; returns the report data."""
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
@@ -94,6 +94,11 @@ def run_bench(config: Config, out_dir: Path | None = None, *, quick: bool = Fals
             results["coldstart"] = measure.export_and_cold_start(config, plan, say, repo_root)
         if "check" in sections:
             results["check"] = measure.time_check(repo_root, say)
+        if "onednn" in sections:  # issue 16: each setting in its own processes, so after the in-process sections
+            from tools.bench import onednn_compare
+
+            results["onednn"] = onednn_compare.compare(config, plan, say, repo_root, info["flags"],
+                                                       machine.all_flags())
     finally:
         v.close()
     data["seconds_total"] = time.perf_counter() - started
@@ -104,6 +109,9 @@ def run_bench(config: Config, out_dir: Path | None = None, *, quick: bool = Fals
     data["verdicts"] = report.verdicts(data)
     say("writing the report and plots")
     report.write(data, out_dir)
+    if docs_dir is not None and not quick:  # issue 16: the plots docs/client-and-bench.md shows
+        report.copy_plots(out_dir, Path(docs_dir))
+        say(f"plots copied to {docs_dir}")
     say(f"done in {data['seconds_total']:.0f} s: {out_dir / paths.BENCH_REPORT_MD}")
     return data
 

@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated subset of {','.join(bench.SECTIONS)} (default: all)")
     p.add_argument("--config", type=Path, default=None, help="model.yaml to read (default: the repository's)")
     p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--docs", type=Path, default=None, metavar="DIR",
+                   help=f"also copy the plots here (make bench: {paths.BENCH_DOCS_DIR}); ignored with --quick")
     return p
 
 
@@ -35,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
 
         config = load_config(args.config)
         sections = tuple(s.strip() for s in args.only.split(",") if s.strip()) if args.only else bench.SECTIONS
-        data = bench.run_bench(config, args.out, quick=args.quick, sections=sections, progress=not args.no_progress)
+        data = bench.run_bench(config, args.out, quick=args.quick, sections=sections, progress=not args.no_progress,
+                               docs_dir=args.docs)
         for v in data["verdicts"]:
             mark = "met   " if v["met"] else "MISSED"
             print(f"{mark} {v['what']}: {v['median']:.3f}{v['unit']} (target {v['target']})")

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 # CPU flags that decide how fast a convolution can run, in the order the report lists them.
-FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16",
-                     "amx_int8")
+FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile",
+                     "amx_bf16", "amx_int8")
 
 # Multiply-accumulates per image of Keras applications' ResNets at 224x224 (the published figures: He et al.
 # 2016 and the Keras applications table); other models are counted from their layers.
@@ -50,6 +50,7 @@ def machine_info(cpuinfo_text: str | None = None) -> dict:
         cores = os.cpu_count() or 1
     return {
         "cpu_model": model,
+        "vendor": info.get("vendor_id", "unknown"),  # GenuineIntel, AuthenticAMD
         "cores": cores,
         "ghz": ghz,
         "ghz_source": "model name" if m else "/proc/cpuinfo cpu MHz (nominal; turbo not known)",
@@ -117,3 +118,8 @@ def _layers(model):
             yield from _layers(layer)
         else:
             yield layer
+
+
+def all_flags(cpuinfo_text: str | None = None) -> set[str]:
+    """Every flag /proc/cpuinfo lists for the first processor."""
+    return set(_cpuinfo(cpuinfo_text).get("flags", "").split())

@@ -58,6 +58,13 @@ def verdicts(data: dict) -> list[dict]:
         limit = (f"the downscaled decode still takes {fast:.0f} ms per image against {full:.0f} ms at full size: "
                  f"libjpeg decodes the entropy-coded data of the whole {mb:.1f} MB file "
                  "whatever the output scale, and only the inverse DCT, colour conversion and resize shrink")
+        if "speedup_ceiling" in lg:  # issue 16: the measured floor
+            floor, ceiling = lg["ms_per_image"]["decode_floor"]["median"], lg["speedup_ceiling"]
+            limit += (f". Measured floor: the 1/8-scale decode alone (entropy decoding of the whole file, DC-only "
+                      f"inverse DCT: the least libjpeg can do) takes {floor:.1f} ms per image, so no output scale can "
+                      f"make decode + resize more than {ceiling['median']:.2f}x [{ceiling['min']:.2f} – "
+                      f"{ceiling['max']:.2f}] faster than the full-size path; the downscaled path spends "
+                      f"{fast - floor:.1f} ms above that floor (header checks, resize)")
         v = _verdict(f"{lg['size'][1]}x{lg['size'][0]} JPEGs: decode + resize time, full size / downscaled",
                      t["large_speedup"], lg["speedup"], True, unit="x", limit=limit)
         v["extra"] = (f"whole servable {lg['speedup_end_to_end']['median']:.2f}x; top-1 "
@@ -71,9 +78,15 @@ def verdicts(data: dict) -> list[dict]:
         out.append(_verdict("first request / steady median latency, with warmup", t["warm_first_over_steady"], w,
                             False, unit="x", limit="the warmup records do not cover this request's shapes, or the "
                                                     "graph still builds something lazily on the first real request"))
+    out += onednn_verdicts(data)  # issue 16
     if "seconds_total" in data:
         s = data["seconds_total"]
-        out.append(_verdict("`make bench` wall time", t["bench_seconds"], {"median": s, "min": s, "max": s, "n": 1},
+        what = "`make bench` wall time"
+        extra = (r.get("onednn") or {}).get("seconds")
+        if extra is not None:  # issue 16: the target predates the oneDNN comparison; its time is shown apart
+            s -= extra
+            what += f" without the oneDNN comparison (which took {extra:.0f} s more)"
+        out.append(_verdict(what, t["bench_seconds"], {"median": s, "min": s, "max": s, "n": 1},
                             False, unit=" s", limit="other work shared the cores (see the load average)"))
     return out
 
@@ -184,6 +197,12 @@ def markdown(data: dict) -> str:
             lines.append(f"| {label} | {_stat(lg['ms_per_image'][pre], 1) if pre else '–'} | "
                          f"{_stat(lg['ms_per_image'][key], 1)} | {'n/a' if peak is None else f'{peak:.0f}'} | "
                          f"{', '.join(map(str, top1))} |")
+        if "speedup_ceiling" in lg:  # issue 16
+            ms = lg["ms_per_image"]
+            lines += ["", f"Decoding alone, ms per image: full size {_stat(ms['decode_full'], 1)}, 1/8 scale "
+                          f"{_stat(ms['decode_floor'], 1)} (libjpeg's floor: it must entropy-decode the whole file at "
+                          f"any scale). Ceiling of the decode + resize speed-up, full-size path / that floor: "
+                          f"{_stat(lg['speedup_ceiling'], 2)}x."]
         lines += ["", f"Speed-up of the downscaled decode: {_stat(lg['speedup'], 2)}x for decoding and resizing, "
                       f"{_stat(lg['speedup_end_to_end'], 2)}x for the whole servable (the model's time is the same "
                       "in both). Same top-1: "
@@ -208,6 +227,8 @@ def markdown(data: dict) -> str:
             lines.append(f"| {NAMES[key]} ({s['first_ms']['n']}) | {_stat(s['import_s'], 2)} | "
                          f"{_stat(s['load_s'], 2)} | {_stat(s['warmup_s'], 2)} | {_stat(s['first_ms'], 0)} | "
                          f"{_stat(s['steady_median_ms'], 0)} | {_stat(s['first_over_steady'], 2)} |")
+
+    lines += onednn_markdown(data)  # issue 16
 
     lines += ["", "## Export and check", ""]
     if "coldstart" in r:
@@ -430,6 +451,8 @@ def write(data: dict, out_dir: Path) -> None:
         files[paths.BENCH_LARGE_INPUTS_PNG] = plot_large(data)
     if "coldstart" in r:
         files[paths.BENCH_COLD_START_PNG] = plot_cold_start(data)
+    if "onednn" in r:
+        files[paths.BENCH_ONEDNN_PNG] = plot_onednn(data)
     files[paths.BENCH_REPORT_JSON] = (json.dumps(data, indent=2) + "\n").encode()
     files[paths.BENCH_REPORT_MD] = markdown(data).encode()
     tmp = Path(tempfile.mkdtemp(prefix=paths.TMP_PREFIX + "bench-", dir=out_dir))
@@ -440,3 +463,109 @@ def write(data: dict, out_dir: Path) -> None:
             os.replace(tmp / name, out_dir / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- issue 16: oneDNN on/off and bf16 math
+
+SETTING_NAMES = {"on": "oneDNN on (fp32)", "off": "oneDNN off (fp32)", "bf16": "oneDNN on, bf16 math"}
+SETTING_COLORS = {"on": "#2463a6", "off": "#c0392b", "bf16": "#27ae60"}
+
+
+def onednn_verdicts(data: dict) -> list[dict]:
+    """oneDNN on vs off for the servable at every batch size: the measurement behind model.yaml's default."""
+    od = data["results"].get("onednn")
+    if not od:
+        return []
+    out = []
+    for b in od["batches"]:
+        stats = b["ratios"].get("on/off:servable")
+        if stats:
+            out.append(_verdict(f"servable throughput, oneDNN on / off, batch {b['batch_size']} (separate processes)",
+                                1.0, stats, True, unit="x",
+                                limit="oneDNN's kernels are slower than TensorFlow's own (Eigen) on this CPU at this "
+                                      "batch size: set onednn: off (or auto) for targets on such nodes"))
+    return out
+
+
+def onednn_markdown(data: dict) -> list[str]:
+    od = data["results"].get("onednn")
+    if not od:
+        return []
+    m = data["machine"]
+    td = od["tensorflow_default"]
+    lines = ["", "## oneDNN and bf16 math", "", f"![oneDNN]({paths.BENCH_ONEDNN_PNG})", "",
+             f"Each setting runs in its own fresh processes ({od['rounds']} rounds, the settings' order rotating "
+             f"each round; {od['samples_per_process']} interleaved samples of servable and bare model per batch size "
+             "in each process): TensorFlow reads `TF_ENABLE_ONEDNN_OPTS` and `TF_SET_ONEDNN_FPMATH_MODE` once, at "
+             "start-up. Ratios are throughput ratios formed per round.", ""]
+    names = od["settings"]
+    header = "| Batch | " + " | ".join(f"{SETTING_NAMES[n]}: servable / bare img/s" for n in names) + \
+             " | " + " | ".join(k.replace(":", " ") for k in od["batches"][0]["ratios"]) + " |"
+    lines += [header, "|" + "---|" * (1 + len(names) + len(od["batches"][0]["ratios"]))]
+    for b in od["batches"]:
+        ips = b["images_per_s"]
+        cells = [f"{_stat(ips[n + ':servable'], 1)} / {_stat(ips[n + ':bare'], 1)}" for n in names]
+        cells += [_stat(s) for s in b["ratios"].values()]
+        lines.append(f"| {b['batch_size']} | " + " | ".join(cells) + " |")
+    lines += ["", f"Golden set (`tools/goldenset` reference images, one batch) against strict fp32 (tolerance "
+                  f"{od['golden_tolerance']:g}, the CPU target's golden_tolerance.probability):", "",
+              "| Comparison | Largest probability difference | Same top-1 | Within tolerance |", "|---|---|---|---|"]
+    for key, d in od["golden_differences"].items():
+        lines.append(f"| {key} | {d['max_abs_prob_diff']:.2e} | {d['top1_same']}/{d['images']} | "
+                     f"{'yes' if d['max_abs_prob_diff'] <= od['golden_tolerance'] else 'no'} |")
+    rec = od["recommended"]
+    lines += ["", f"- CPU: {m['cpu_model']} ({m.get('vendor', 'unknown vendor')}); flags: {', '.join(m['flags'])}.",
+              f"- TensorFlow by itself (both variables unset): oneDNN **{td['observed']}** (predicted from the flags: "
+              f"{td['predicted']}, because of {', '.join(td['because_flags']) or 'none of them'}; {td['rule']}).",
+              f"- Fastest setting whose golden answers stay within the tolerance: **{rec['setting']}** "
+              f"(fastest servable median at {rec['wins'].get(rec['setting'], 0)} of {len(od['batches'])} batch "
+              f"sizes); model.yaml: " + ("; ".join(f"{t}: {s}" for t, s in od["configured"].items()) or "no CPU target")
+              + "."]
+    same = od["golden_differences"].get("bf16 vs on")
+    if same is not None and same["max_abs_prob_diff"] == 0.0:
+        lines.append("- **bf16 math changed no answer by a single bit** (golden set, bf16 vs oneDNN fp32): this "
+                     "TensorFlow build on this CPU did not compute the model in bf16, so the bf16 columns measure "
+                     "the same arithmetic as oneDNN on, and their differences are noise.")
+    if od["not_measured"]:
+        lines.append(f"- {od['not_measured']}.")
+    if od["problems"]:
+        lines.append(f"- **Settings not in force as asked**: {'; '.join(od['problems'])}.")
+    return lines
+
+
+def plot_onednn(data: dict) -> bytes:
+    plt = _plt()
+    od = data["results"]["onednn"]
+    sizes = [b["batch_size"] for b in od["batches"]]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), dpi=110, sharey=False)
+    for ax, what in zip(axes, ("servable", "bare")):
+        for n in od["settings"]:
+            stats = [b["images_per_s"][f"{n}:{what}"] for b in od["batches"]]
+            ax.errorbar(range(len(sizes)), [s["median"] for s in stats], yerr=_err(stats), marker="o", capsize=4,
+                        color=SETTING_COLORS[n], label=SETTING_NAMES[n])
+            for x, s in enumerate(stats):
+                ax.annotate(f"{s['median']:.1f}", (x, s["median"]), xytext=(6, 4), textcoords="offset points",
+                            fontsize=8, color=SETTING_COLORS[n])
+        ax.set_xticks(range(len(sizes)), [f"batch {s}" for s in sizes])
+        ax.set_ylabel("images per second (higher is better)")
+        ax.set_title(f"{'Servable (bytes in, top-k out)' if what == 'servable' else 'Bare model (pixels in)'}: "
+                     "median, [min, max] over processes", loc="left", fontsize=10)
+        ax.legend(frameon=False, fontsize=9)
+        _clean(ax)
+    m = data["machine"]
+    fig.suptitle(f"oneDNN and bf16 math by batch size on {m['cpu_model']} ({m['cores']} cores); TensorFlow's own "
+                 f"choice here: oneDNN {od['tensorflow_default']['observed']}", x=0.01, ha="left", fontsize=12,
+                 fontweight="bold")
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    return _png(fig)
+
+
+def copy_plots(out_dir: Path, docs_dir: Path) -> None:
+    """Copy the report's plots into docs_dir (each written beside its target, then renamed into place)."""
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    for name in (paths.BENCH_THROUGHPUT_PNG, paths.BENCH_LARGE_INPUTS_PNG, paths.BENCH_COLD_START_PNG,
+                 paths.BENCH_ONEDNN_PNG):
+        if (Path(out_dir) / name).is_file():
+            tmp = docs_dir / (paths.TMP_PREFIX + name)
+            shutil.copyfile(Path(out_dir) / name, tmp)
+            os.replace(tmp, docs_dir / name)

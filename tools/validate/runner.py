@@ -16,6 +16,7 @@ from tools.validate import accuracy, badinput, capi, correctness, layouts, ops, 
 from tools.validate import tfs_formats as tfs
 from tools.validate.report import Check, ExportResult, Report
 from tools.validate.samples import Sample, correctness_samples
+from tools.validate import settings as layout_settings  # issue 16
 
 # How many sample images go through every request format (each format and signature is one call).
 FORMAT_SAMPLES = 3
@@ -184,7 +185,17 @@ def validate(config: Config, version: int | None = None, models_dir: Path | None
     for layout, p in entries:
         report.exports[layout] = ExportResult(path=structure.shown(p), digest=None)
     for layout, p in entries:
-        _validate_layout(run, layout, p, version, check_parent=from_models_dir or p.parent.name in paths.LAYOUTS)
+        check_parent = from_models_dir or p.parent.name in paths.LAYOUTS
+        # --- issue 16: each layout under the oneDNN settings of the target serving it (tools/validate/settings.py)
+        wanted = layout_settings.for_layout(config, layout)
+        if wanted is not None and not wanted.here():
+            from tools.validate import child
+
+            child.run_in_child(run, layout, p, version, check_parent, wanted)
+            continue
+        _validate_layout(run, layout, p, version, check_parent=check_parent)
+        if layout in run.dirs:  # it loaded: say what its checks ran under
+            layout_settings.check(report, layout, wanted, "in this process")
     if all(lay in run.dirs for lay in paths.LAYOUTS):
         run.guard("layouts.weights", None, layouts.check_weights, report, run.dirs, run.infos)
         if all(run.metas.get(lay) is not None for lay in paths.LAYOUTS):

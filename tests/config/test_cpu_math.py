@@ -1,0 +1,77 @@
+"""model.yaml keys of issue 16: targets.<cpu target>.onednn / math, and the environment they render to."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from tools import paths
+from tools.config import ConfigError, CpuMath, load_config, parse_config
+
+REPO_DATA = yaml.safe_load((paths.REPO_ROOT / paths.MODEL_YAML).read_text())
+
+
+def cfg(edit):
+    data = copy.deepcopy(REPO_DATA)
+    edit(data)
+    return parse_config(data)
+
+
+def test_repository_default_is_onednn_on_fp32():
+    cpu = load_config().targets["cpu"]
+    assert cpu.cpu_math == CpuMath("on", "fp32")
+    assert cpu.cpu_math.env() == {"TF_ENABLE_ONEDNN_OPTS": "1"}
+    assert load_config().targets["gpu"].cpu_math is None
+
+
+@pytest.mark.parametrize("onednn, math, env", [
+    ("auto", "fp32", {}),
+    ("off", "fp32", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
+    ("on", "bf16", {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_SET_ONEDNN_FPMATH_MODE": "BF16"}),
+    (True, "fp32", {"TF_ENABLE_ONEDNN_OPTS": "1"}),  # a YAML 1.1 reader's bare `on`
+    (False, "fp32", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
+])
+def test_settings_render_to_the_container_env(onednn, math, env):
+    c = cfg(lambda d: d["targets"]["cpu"].update(onednn=onednn, math=math))
+    assert c.targets["cpu"].cpu_math.env() == env
+
+
+def test_missing_keys_take_the_measured_default():
+    def drop(d):
+        d["targets"]["cpu"].pop("onednn", None)
+        d["targets"]["cpu"].pop("math", None)
+    assert cfg(drop).targets["cpu"].cpu_math == CpuMath("on", "fp32")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["targets"]["cpu"].update(onednn="yes"), "targets.cpu.onednn: must be one of auto, on, off; got 'yes'"),
+    (lambda d: d["targets"]["cpu"].update(math="fp16"), "targets.cpu.math: must be one of fp32, bf16; got 'fp16'"),
+    (lambda d: d["targets"]["cpu"].update(onednn="auto", math="bf16"),
+     "targets.cpu.math: bf16 is oneDNN's math mode: it needs onednn: on, got onednn: auto"),
+    (lambda d: d["targets"]["cpu"].update(onednn="off", math="bf16"), "needs onednn: on, got onednn: off"),
+    (lambda d: d["targets"]["gpu"].update(onednn="on"), "targets.gpu.onednn: applies to CPU targets only"),
+    (lambda d: d["targets"]["gpu"].update(math="bf16"), "targets.gpu.math: applies to CPU targets only"),
+])
+def test_bad_values_name_the_key(edit, message):
+    with pytest.raises(ConfigError, match=None) as exc:
+        cfg(edit)
+    assert message in str(exc.value)
+
+
+def test_overlay_patch_follows_the_settings(tmp_path):
+    from tools.render import render_files
+
+    def files(onednn, math):
+        c = cfg(lambda d: d["targets"]["cpu"].update(onednn=onednn, math=math))
+        return render_files(c)
+
+    on = files("on", "fp32")
+    assert "TF_ENABLE_ONEDNN_OPTS" in on["k8s/overlays/cpu/cpu_math_patch.yaml"]
+    assert "- path: cpu_math_patch.yaml" in on["k8s/overlays/cpu/kustomization.yaml"]
+    assert "k8s/overlays/gpu/cpu_math_patch.yaml" not in on
+    bf16 = files("on", "bf16")["k8s/overlays/cpu/cpu_math_patch.yaml"]
+    assert "name: TF_SET_ONEDNN_FPMATH_MODE\n              value: \"BF16\"" in bf16
+    auto = files("auto", "fp32")
+    assert "k8s/overlays/cpu/cpu_math_patch.yaml" not in auto
+    assert "cpu_math_patch" not in auto["k8s/overlays/cpu/kustomization.yaml"]

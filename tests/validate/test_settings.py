@@ -1,0 +1,62 @@
+"""Validation runs each layout under the oneDNN settings of the target serving it (issue 16)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from tools import paths
+from tools.config import CpuMath
+from tools.validate import settings, validate
+
+LAST, FIRST = paths.LAYOUTS
+
+
+def with_cpu_math(config, onednn: str, math: str = "fp32"):
+    targets = {n: (replace(t, cpu_math=CpuMath(onednn, math)) if not t.is_gpu else t) for n, t in config.targets.items()}
+    return replace(config, targets=targets)
+
+
+def the_check(report, layout):
+    found = [c for c in report.checks if c.name == "serving.settings" and c.layout == layout]
+    assert len(found) == 1, [c.line() for c in report.checks]
+    return found[0]
+
+
+def test_settings_per_layout(tiny_export):
+    on = settings.for_layout(tiny_export.config, LAST)
+    assert on.env == {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_SET_ONEDNN_FPMATH_MODE": None}
+    assert on.why == "target cpu: onednn: on, math: fp32"
+    assert on.here()  # tests/conftest.py started this process with oneDNN on, as the repository's cpu target asks
+    auto = settings.for_layout(with_cpu_math(tiny_export.config, "auto"), LAST)
+    assert auto.env == {"TF_ENABLE_ONEDNN_OPTS": None, "TF_SET_ONEDNN_FPMATH_MODE": None} and not auto.here()
+    bf16 = settings.for_layout(with_cpu_math(tiny_export.config, "on", "bf16"), LAST)
+    assert bf16.env["TF_SET_ONEDNN_FPMATH_MODE"] == "BF16" and not bf16.here()
+    assert settings.for_layout(tiny_export.config, FIRST) is None  # GPU-served: checked here, with oneDNN on
+
+
+def test_the_matching_layout_is_validated_here_and_says_so(tiny_export, tmp_path):
+    report = validate(tiny_export.config, 1, tiny_export.root, reports_dir=tmp_path, write=False)
+    assert report.passed, [c.line() for c in report.failures()]
+    last = the_check(report, LAST)
+    assert last.passed and "in this process" in last.detail and "target cpu: onednn: on, math: fp32" in last.detail
+    assert last.figures["onednn_enabled"] is True
+    assert "no CPU target serves channels_first" in the_check(report, FIRST).detail
+
+
+@pytest.mark.slow
+def test_a_target_with_onednn_off_is_validated_in_a_child_process_with_it_off(tiny_export, tmp_path):
+    config = with_cpu_math(tiny_export.config, "off")
+    lines = []
+    report = validate(config, 1, tiny_export.root, reports_dir=tmp_path, echo=lambda c: lines.append(c.line()))
+    assert report.passed, [c.line() for c in report.failures()]
+    last = the_check(report, LAST)
+    assert "in a child process" in last.detail and "TF_ENABLE_ONEDNN_OPTS=0" in last.detail
+    assert last.figures["onednn_enabled"] is False and last.figures["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    # the child's checks came back whole: calls, correctness, the golden set; layouts still compared
+    names = {c.name for c in report.checks if c.layout == LAST}
+    assert {"serving.request_formats", "correctness.parity", "golden_set.recorded", "badinput.batch_64"} <= names
+    assert [c for c in report.checks if c.name == "layouts.agree"][0].passed
+    assert set(report.golden_set["layouts"]) == {LAST, FIRST}
+    assert any("serving.settings" in line for line in lines)
+    assert report.machine["onednn_per_layout"][LAST]["enabled"] is False

@@ -1,0 +1,139 @@
+"""oneDNN on vs off, and bf16 math where the CPU has it, for the servable and the bare model: each setting in
+its own process (TensorFlow reads the switches once, at start-up), processes interleaved round by round.
+
+Per round every setting runs one fresh process (rotating the order), which times the servable and the bare
+model at each batch size (tools/bench/onednn_worker.py); a round gives one time ratio per pair of settings, and
+the report gives their median over rounds with the spread. Each setting also answers the golden set
+(tools/goldenset), and its answers are compared with strict fp32 (oneDNN on, and off). A last process with
+both variables unset shows which setting TensorFlow picks by itself on this CPU.
+"""
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+import tempfile
+from pathlib import Path
+
+from tools import onednn, paths, proc
+from tools.bench.timing import spread
+
+# The settings compared: name -> environment (None: unset). "auto" is what TensorFlow picks with both unset.
+SETTINGS = {
+    "on": {onednn.ENV: "1", onednn.FPMATH_ENV: None},
+    "off": {onednn.ENV: "0", onednn.FPMATH_ENV: None},
+    "bf16": {onednn.ENV: "1", onednn.FPMATH_ENV: "BF16"},
+}
+# CPU flags with bf16 arithmetic oneDNN uses for an fp32 graph in bf16 math mode (/proc/cpuinfo names).
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+# tensorflow/tensorflow tensorflow/core/util/port.cc DefaultOneDnnPolicy (Linux): oneDNN on by default when the
+# CPU has any of these (whatever its vendor); /proc/cpuinfo names of port::CPUFeature AVX512_VNNI, AVX512_BF16,
+# AVX_VNNI, AMX_TILE, AMX_INT8, AMX_BF16.
+TF_DEFAULT_ON_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
+
+
+def settings_for(flags: list[str]) -> tuple[list[str], str]:
+    """The settings to measure on a CPU with these flags, and why bf16 is left out when it is."""
+    if any(f in flags for f in BF16_FLAGS):
+        return ["on", "off", "bf16"], ""
+    return ["on", "off"], f"bf16 not measured: this CPU has none of {', '.join(BF16_FLAGS)}"
+
+
+def tensorflow_default(all_flags: set[str]) -> tuple[str, list[str]]:
+    have = [f for f in TF_DEFAULT_ON_FLAGS if f in all_flags]
+    return ("on" if have else "off"), have
+
+
+def _run(argv: list[str], env: dict, repo_root: Path) -> dict:
+    result = proc.run([sys.executable, "-m", "tools.bench.onednn_worker", *argv], cwd=repo_root,
+                      env={**onednn.child_env(env), "TF_CPP_MIN_LOG_LEVEL": "2"}, echo=False, timeout=1800)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def compare(config, plan, progress, repo_root: Path, flags: list[str], all_flags: set[str]) -> dict:
+    from tools.config import golden_tolerance_for
+    from tools.goldenset.measure import max_difference
+
+    import time
+
+    started = time.perf_counter()
+    names, why_not = settings_for(flags)
+    job = {"config": config, "batch_sizes": list(plan.batch_sizes), "samples": plan.onednn_samples,
+           "sample_seconds": plan.sample_seconds}
+    runs: dict[str, list[dict]] = {n: [] for n in names}
+    with tempfile.TemporaryDirectory(prefix=paths.TMP_PREFIX + "bench-onednn-") as tmp:
+        job_file = Path(tmp) / "job.pickle"
+        job_file.write_bytes(pickle.dumps(job))
+        for r in range(plan.onednn_rounds):
+            order = names[r % len(names):] + names[:r % len(names)]
+            for name in order:
+                progress(f"oneDNN: round {r + 1}/{plan.onednn_rounds}, setting {name}, fresh process")
+                runs[name].append(_run([str(job_file)], SETTINGS[name], repo_root))
+    progress("oneDNN: what TensorFlow picks by itself (both variables unset)")
+    auto = _run(["--probe"], {onednn.ENV: None, onednn.FPMATH_ENV: None}, repo_root)
+    predicted, have = tensorflow_default(all_flags)
+
+    problems = [f"{n}: asked oneDNN {'off' if n == 'off' else 'on'}, TensorFlow reports "
+                f"{'on' if run['onednn_enabled'] else 'off'}"
+                for n in names for run in runs[n] if run["onednn_enabled"] != (n != "off")]
+    batches = []
+    for b in plan.batch_sizes:
+        key = str(b)
+        entry = {"batch_size": b, "images_per_s": {}, "ratios": {}}
+        for n in names:
+            for what in ("servable", "bare"):
+                entry["images_per_s"][f"{n}:{what}"] = spread([b / run["seconds"][key][what] for run in runs[n]])
+        for a, base in (("on", "off"), ("bf16", "on"), ("bf16", "off")):
+            if a in names and base in names:
+                for what in ("servable", "bare"):
+                    values = [rb["seconds"][key][what] / ra["seconds"][key][what]
+                              for ra, rb in zip(runs[a], runs[base])]  # throughput a / base, per round
+                    entry["ratios"][f"{a}/{base}:{what}"] = {**spread(values), "values": values}
+        batches.append(entry)
+
+    cpu_targets = [t for t in config.targets.values() if not t.is_gpu]
+    tolerance = golden_tolerance_for(cpu_targets[0]).probability if cpu_targets else 1e-4
+    answers = {n: runs[n][0]["golden"] for n in names}
+    differences = {}
+    for n in names:
+        for ref in ("on", "off"):
+            if n != ref:
+                a, b = answers[n], answers[ref]
+                differences[f"{n} vs {ref}"] = {
+                    "max_abs_prob_diff": max_difference(a, b),
+                    "top1_same": sum(x[0][0] == y[0][0] for x, y in zip(a, b)),
+                    "images": len(a)}
+    # on and off are both strict fp32 (they differ only in summation order); bf16 must stay within the tolerance
+    # the clusters' golden-set replay allows the CPU target, against both.
+    fp32_ok = {n: n != "bf16" or all(d["max_abs_prob_diff"] <= tolerance for k, d in differences.items()
+                                     if k.startswith(n + " ")) for n in names}
+    return {
+        "settings": names, "not_measured": why_not, "rounds": plan.onednn_rounds, "samples_per_process":
+        plan.onednn_samples, "env": {n: SETTINGS[n] for n in names}, "batches": batches,
+        "golden_differences": differences, "golden_tolerance": tolerance, "within_tolerance": fp32_ok,
+        "tensorflow_default": {"observed": "on" if auto["onednn_enabled"] else "off",
+                               "predicted": predicted, "because_flags": have,
+                               "rule": "tensorflow/core/util/port.cc DefaultOneDnnPolicy: on (Linux) when the CPU has "
+                                       "any of " + ", ".join(TF_DEFAULT_ON_FLAGS)},
+        "build_s": {n: [run["build_s"] for run in runs[n]] for n in names},
+        "problems": problems,
+        "configured": {t.name: t.cpu_math.describe() for t in cpu_targets if t.cpu_math},
+        # bf16 answers bit-identical to oneDNN fp32: the mode did not take effect, its speed is oneDNN on's noise
+        "bf16_in_effect": None if "bf16" not in names else differences["bf16 vs on"]["max_abs_prob_diff"] != 0.0,
+        "recommended": recommend(batches, names, {n: ok and not (n == "bf16" and
+                                                                 differences["bf16 vs on"]["max_abs_prob_diff"] == 0.0)
+                                                  for n, ok in fp32_ok.items()}),
+        "seconds": time.perf_counter() - started,  # the report keeps it apart from the 6-minute target
+    }
+
+
+def recommend(batches: list[dict], names: list[str], ok: dict) -> dict:
+    """The setting to serve with: among those whose golden answers stay within the tolerance of strict fp32,
+    the one whose servable is fastest at most batch sizes (medians); oneDNN on wins ties with off."""
+    candidates = [n for n in names if ok.get(n)]
+    wins = {n: 0 for n in candidates}
+    for b in batches:
+        best = max(candidates, key=lambda n: (b["images_per_s"][f"{n}:servable"]["median"], n == "on"))
+        wins[best] += 1
+    choice = max(candidates, key=lambda n: (wins[n], n == "on")) if candidates else "on"
+    return {"setting": choice, "wins": wins, "candidates": candidates}

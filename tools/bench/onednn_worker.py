@@ -1,0 +1,96 @@
+"""One process of the oneDNN comparison (tools/bench/onednn_compare.py): started with one setting's environment,
+it times the servable and the bare model at each batch size and answers the golden set.
+
+    python -m tools.bench.onednn_worker JOB      # JOB: a pickle written by onednn_compare; prints JSON
+
+TensorFlow reads TF_ENABLE_ONEDNN_OPTS and TF_SET_ONEDNN_FPMATH_MODE once per process, so every setting needs its
+own process; `--probe` only reports what TensorFlow picked (the "auto" setting: both variables unset).
+"""
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tools import onednn
+
+
+def probe() -> dict:
+    import tensorflow as tf  # noqa: F401  (loads the runtime that decides)
+
+    return {"onednn_enabled": onednn.enabled(), "fpmath": onednn.fpmath(), "env": onednn.in_force()}
+
+
+def _build(config):
+    """The servable and the bare model only (what variants.build makes, without the variants this comparison
+    does not time: building ResNet50's graph once more per variant would cost every process seconds)."""
+    import tensorflow as tf
+
+    from export import postprocess
+    from export.api import build_servable
+    from export.labels import resolve_labels
+    from export.source import load_source
+    from tools import paths
+
+    settings = config.model
+    source = load_source(settings)
+    tmp = Path(tempfile.mkdtemp(prefix=paths.TMP_PREFIX + "bench-labels-"))
+    labels = tmp / paths.LABELS_FILE
+    labels.write_text("\n".join(resolve_labels(settings.labels, source.num_classes)) + "\n", encoding="utf-8")
+    servable = build_servable(source.model, "channels_last", source, settings, labels)
+    h, w = source.input_size
+    activation = source.info["output_activation"]
+    bare = tf.function(lambda x: postprocess.to_probabilities(servable.model(x, training=False), activation),
+                       input_signature=[tf.TensorSpec([None, h, w, 3], tf.float32)]).get_concrete_function()
+    pre = tf.function(servable.preprocess, input_signature=[tf.TensorSpec([None], tf.string)]).get_concrete_function()
+    return source.input_size, servable, bare, pre, tmp
+
+
+def measure(job: dict) -> dict:
+    import tensorflow as tf
+
+    from tools.bench.measure import client_images
+    from tools.bench.timing import interleaved, repeats_for
+    from tools.goldenset.images import reference_images
+
+    start = time.perf_counter()
+    input_size, servable, bare, pre, tmp = _build(job["config"])
+    build_s = time.perf_counter() - start
+    try:
+        batches = {}
+        for b in job["batch_sizes"]:
+            images = tf.constant(client_images(input_size, b, seed=100))
+            pixels = pre(images)
+            fns = {"servable": lambda: servable.serve(images), "bare": lambda: bare(pixels)}
+            for fn in fns.values():  # the first call builds the kernels (oneDNN creates its primitives lazily)
+                fn()
+            fns["bare"]()
+            repeats = repeats_for(fns["servable"], job["sample_seconds"])  # the servable's second call
+            seconds = interleaved(fns, max(1, job["samples"]), repeats)
+            batches[str(b)] = {k: statistics.median(s) for k, s in seconds.items()}
+        golden = [i.data for i in reference_images(tuple(input_size))]
+        out = servable.serve(tf.constant(golden))
+        rows = [[c.tolist(), p.tolist()] for c, p in zip(out["classes"].numpy(), out["probabilities"].numpy())]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {**probe(), "build_s": build_s, "seconds": batches, "golden": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    onednn.apply_child_env()  # before TensorFlow loads
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--probe":
+        print(json.dumps(probe()))
+        return 0
+    job = pickle.loads(Path(argv[0]).read_bytes())
+    print(json.dumps(measure(job)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

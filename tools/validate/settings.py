@@ -1,0 +1,71 @@
+"""Which oneDNN environment each layout is validated under: the one the target serving it runs with.
+
+TensorFlow reads TF_ENABLE_ONEDNN_OPTS and TF_SET_ONEDNN_FPMATH_MODE once per process (tools/onednn.py), so a
+layout whose target asks for other values than this process has is validated in a child process started with
+the target's environment (tools/validate/child.py); the rest run here. channels_first is served on GPUs, but
+its checks run on this CPU, where NCHW convolutions need oneDNN: it stays in this process, which
+tools/onednn.prepare() started with oneDNN on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tools import onednn
+from tools.config import Config, CpuMath
+
+
+@dataclass(frozen=True)
+class LayoutSettings:
+    env: dict  # variable -> value, None = unset
+    why: str  # whose settings these are
+
+    def describe(self) -> str:
+        return ", ".join(f"{k}={v}" if v is not None else f"{k} unset" for k, v in self.env.items())
+
+    def here(self) -> bool:
+        """Whether this process already runs with exactly these values."""
+        return onednn.in_force() == self.env
+
+
+def env_of(settings: CpuMath) -> dict:
+    wanted = settings.env()
+    return {name: wanted.get(name) for name in onednn.SETTINGS_VARS}
+
+
+def for_layout(config: Config, layout: str) -> LayoutSettings | None:
+    """The settings `layout` must be validated under; None when no target constrains it (validated here)."""
+    cpu = [t for t in config.targets_for_layout(layout) if not t.is_gpu and t.cpu_math is not None]
+    if cpu:
+        target = cpu[0]
+        others = [t.name for t in cpu[1:] if t.cpu_math != target.cpu_math]
+        why = f"target {target.name}: {target.cpu_math.describe()}"
+        if others:
+            why += f" (targets {', '.join(others)} serve it with other settings: validated under the first)"
+        return LayoutSettings(env_of(target.cpu_math), why)
+    # channels_first (GPU targets) runs here, where tools/onednn.prepare() turned oneDNN on for its NCHW
+    # convolutions (an explicit TF_ENABLE_ONEDNN_OPTS=0 leaves its call checks not run, as layouts.py says).
+    return None
+
+
+def check(report, layout: str, wanted: LayoutSettings | None, where: str) -> None:
+    """One line per layout saying what it was validated under, and whether TensorFlow really runs that way."""
+    state = onednn.state()
+    enabled, fpmath = state["enabled"], onednn.fpmath()
+    now = onednn.in_force()
+    shown = ", ".join(f"{k}={v}" if v is not None else f"{k} unset" for k, v in now.items())
+    figures = {"onednn_enabled": enabled, "math": fpmath, **{k: v for k, v in now.items()}}
+    if wanted is None:
+        report.add("serving.settings", layout, True,
+                   f"validated {where} under {shown}: no CPU target serves {layout}; TensorFlow reports oneDNN "
+                   f"{'on' if enabled else 'off'}", **figures)
+        return
+    asked = wanted.env.get(onednn.ENV)
+    problems = []
+    if asked is not None and enabled is not None and enabled != (asked == "1"):
+        problems.append(f"TensorFlow reports oneDNN {'on' if enabled else 'off'}, the target asks {asked}")
+    if wanted.env != now:
+        problems.append(f"this process runs under {shown}, the target asks {wanted.describe()}")
+    detail = (f"validated {where} under {shown} ({wanted.why}); TensorFlow reports oneDNN "
+              f"{'on' if enabled else 'off' if enabled is not None else 'unknown'}, {fpmath} math")
+    report.add("serving.settings", layout, not problems, detail + ("" if not problems else ": " + "; ".join(problems)),
+               **figures)
