@@ -7,7 +7,7 @@ import tensorflow as tf
 from PIL import Image, ImageOps
 
 from export import exif, gif, preprocess
-from tests.hostile import corpus
+from tools.validate import corpus
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))

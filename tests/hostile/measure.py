@@ -18,7 +18,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from tests.hostile import corpus
+from tools.validate import corpus
 
 
 def _gif(frames: int, side: int) -> bytes:

@@ -4,7 +4,7 @@ import json
 import os
 from pathlib import Path
 
-from tests.hostile import corpus
+from tools.validate import corpus
 from tools.validate import badinput
 
 MIN_CASES = 30

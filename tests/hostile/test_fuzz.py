@@ -9,7 +9,7 @@ deadline, without peak memory above the bound.
     make fuzz FUZZ_SECONDS=60 FUZZ_SEED=7
 
 `make test` runs a short smoke of the same property (FUZZ_EXAMPLES, default 25). A failure prints the
-falsifying input (Hypothesis' minimal example): add it to tests/hostile/corpus.py as a case, fix, re-run.
+falsifying input (Hypothesis' minimal example): add it to tools/validate/corpus.py as a case, fix, re-run.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from tests.hostile import corpus
+from tools.validate import corpus
 from tools.validate import badinput
 from tools.validate import tfs_formats as tfs
 

@@ -47,13 +47,11 @@ class Case:
 
 
 def corpus_cases(input_size: tuple[int, int] = (40, 48)) -> list[Case]:
-    """issue 13: the generated hostile/odd image corpus (tests/hostile/corpus.py), as bad-input cases.
+    """issue 13: the generated hostile/odd image corpus (tools/validate/corpus.py), as bad-input cases.
 
     A prediction must equal the answer to a lossless PNG of the pixels the image really holds; a refusal
     must be INVALID_ARGUMENT naming the reason; every case has its peak-memory bound."""
-    if str(paths.REPO_ROOT) not in sys.path:  # the corpus generator lives in the repository's tests/
-        sys.path.insert(0, str(paths.REPO_ROOT))
-    from tests.hostile import corpus
+    from tools.validate import corpus
 
     return [Case(f"corpus.{c.name}", c.description, [c.data], c.expect, c.message, c.rss_bound_mb,
                  same_as=[c.reference] if c.reference is not None else None, tolerance=c.tolerance)

@@ -7,7 +7,7 @@ Each case is one request of one image with its expected outcome:
 and a bound on the process's peak memory growth while the request runs.
 
 Used by tests/hostile/test_corpus.py against the shared tiny export (make test) and by
-tools/validate/badinput.py against the real export (make validate). `python -m tests.hostile.corpus DIR`
+tools/validate/badinput.py against the real export (make validate). `python -m tools.validate.corpus DIR`
 writes the files (name.ext + expected.json) for a look with other tools.
 """
 from __future__ import annotations
