@@ -18,9 +18,7 @@ tools/bump's (git, _compare_url).
 """
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -28,7 +26,9 @@ from typing import Callable
 import yaml
 
 from tools import paths, proc
-from tools.bump import _branch_or_none, _compare_url, git
+# The bump's pull-request step serves the rollback too: both push a branch, then `gh pr create` (or print
+# what to open when gh is missing) from the same fields (repo_root, title, body, base, branch).
+from tools.bump import _branch_or_none, _open_pull_request, git
 from tools.config import load_config
 from tools.errors import UserError
 
@@ -194,21 +194,6 @@ def apply(r: Rollback, remote: str = "origin", out: Callable[[str], None] = prin
             print(f"error: interrupted while {step}; {state}", file=sys.stderr)
             raise
         raise UserError(f"rollback of v{r.from_version} failed while {step}: {what}; {state}") from None
-
-
-def _open_pull_request(r: Rollback, remote: str) -> str:
-    gh = shutil.which("gh")
-    if gh is None:
-        url = _compare_url(git(r.repo_root, "remote", "get-url", remote).stdout.strip(), r.base, r.branch)
-        return (f"Pushed {r.branch} to {remote}. `gh` is not installed, so open the pull request yourself"
-                f"{': ' + url if url else ''}\n  title: {r.title}\n  base: {r.base}  head: {r.branch}\n"
-                f"  body:\n\n{r.body}")
-    with tempfile.TemporaryDirectory(prefix="rollback-pr-") as scratch:
-        body_file = Path(scratch) / "body.md"
-        body_file.write_text(r.body)
-        result = proc.run([gh, "pr", "create", "--title", r.title, "--body-file", str(body_file),
-                           "--base", r.base, "--head", r.branch], cwd=r.repo_root)
-    return f"Opened the pull request: {result.stdout.strip() or r.branch}"
 
 
 def cluster_evidence(config, **kube) -> list[str]:
