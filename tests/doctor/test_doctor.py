@@ -1,6 +1,8 @@
 """make doctor against recorded API responses of three clusters (tests/doctor/fixtures/), fed through the
 kubernetes client's own request and deserialization code with only the HTTP layer replaced: a GKE cluster that
-is ready, an AKS cluster that fails every check, and a bare EKS cluster. No live cluster."""
+is ready (Prometheus Operator, KEDA and the DCGM exporter included), an AKS cluster that fails every check but one (the
+Prometheus Operator's CRDs are installed, but no Prometheus selects the objects; KEDA is down), and a bare EKS cluster. No live
+cluster. The observability checks in detail: test_observability_checks.py."""
 from __future__ import annotations
 
 import json
@@ -90,15 +92,30 @@ def test_a_ready_gke_cluster_passes_every_check():
         "✓ pod security: namespace tf-serving enforces restricted; the pods meet restricted",
         f"✓ store identity: ServiceAccount tf-serving/tf-serving has iam.gke.io/gcp-service-account={GSA}",
         "✓ image pulls: no pull failures of the 3 images in tf-serving's events",
+        "✓ prometheus operator: CRDs podmonitors.monitoring.coreos.com, prometheusrules.monitoring.coreos.com serve "
+        "monitoring.coreos.com/v1",
+        "✓ prometheus selection: PodMonitor tf-serving selected by monitoring/kube-prometheus-stack-prometheus; "
+        "PrometheusRule tf-serving selected by monitoring/kube-prometheus-stack-prometheus",
+        "✓ keda: CRD scaledobjects.keda.sh serves v1alpha1; Deployment keda/keda-operator Available "
+        "(ghcr.io/kedacore/keda:2.20.1)",
+        "✓ keda metrics api: APIService v1beta1.external.metrics.k8s.io Available (Service "
+        "keda/keda-operator-metrics-apiserver)",
+        "✓ autoscalers: no HorizontalPodAutoscaler besides KEDA's keda-hpa-tf-serving scales Deployment tf-serving "
+        "in tf-serving",
+        "✓ dcgm exporter: DaemonSet gpu-operator/nvidia-dcgm-exporter ready on 2 of 2 GPU nodes "
+        "(gke-prod-l4-pool-6f1c2a7e-x2kd, gke-prod-t4-pool-1b9d0c3f-q7mv)",
     ]
     assert {entry[0] for entry in log} == {"GET"}
     assert ("GET", "/api/v1/namespaces/argocd/secrets", {"labelSelector": "argocd.argoproj.io/secret-type=cluster"}) in log
+    assert ("GET", "/apis/apps/v1/deployments", {"labelSelector": "app.kubernetes.io/name=keda-operator"}) in log
+    assert ("GET", "/api/v1/namespaces/gpu-operator/pods", {"labelSelector": "app=nvidia-dcgm-exporter"}) in log
 
 
-def test_a_broken_aks_cluster_fails_every_check_with_its_fix():
+def test_a_broken_aks_cluster_fails_all_but_the_crd_check_with_its_fix():
     target, findings = doctor.run(config(*GKE_CONFIG), recorded("aks-broken", []))
     f = lines(findings)
-    assert target == "gpu" and not any(x.ok for x in findings)
+    assert target == "gpu" and [x.check for x in findings if x.ok] == ["prometheus operator"]
+    assert [x.check for x in findings if x.warning] == ["dcgm exporter"]
     assert f["kubernetes"].message == "v1.29.9 is outside the supported 1.31-1.37"
     assert f["kubernetes"].fix == "upgrade the cluster to 1.31-1.37"
     assert f["argocd"].message.startswith("v3.1.8 is outside the supported v3.3.0-v3.5.x")
@@ -112,14 +129,34 @@ def test_a_broken_aks_cluster_fails_every_check_with_its_fix():
     assert f["store identity"].message == ("ServiceAccount tf-serving/tf-serving has iam.gke.io/gcp-service-account="
                                            f"None, model.yaml store.identity says {GSA}")
     assert f["image pulls"].message.startswith("tensorflow/serving:2.20.0-gpu: Failed to pull image")
-    assert all(x.fix for x in findings)
+    # The CRDs are there, so the sync would succeed, and then nothing would scrape or scale.
+    assert f["prometheus operator"].line().startswith("✓ prometheus operator: CRDs podmonitors")
+    assert f["prometheus selection"].message == (
+        "no Prometheus selects PodMonitor tf-serving: monitoring/main's podMonitorSelector {prometheus=main} does not "
+        "match its labels; PrometheusRule tf-serving: monitoring/main's ruleSelector is null (selects no "
+        "PrometheusRule): the operator silently ignores what no Prometheus selects")
+    assert f["prometheus selection"].fix.startswith(
+        "add label prometheus: main to observability.selector_labels in model.yaml (what monitoring/main's "
+        "podMonitorSelector matches), then make render; or set monitoring/main's ruleSelector to {}")
+    assert f["keda"].message == ("Deployment keda/keda-operator not Available (MinimumReplicasUnavailable: Deployment "
+                                 "does not have minimum availability.)")
+    assert f["keda metrics api"].message.startswith("APIService v1beta1.external.metrics.k8s.io (Service "
+                                                    "keda/keda-operator-metrics-apiserver) not Available (MissingEndpoints")
+    assert f["autoscalers"].message.startswith("HorizontalPodAutoscaler tf-serving in tf-serving also scales "
+                                               "Deployment tf-serving: it and KEDA's keda-hpa-tf-serving")
+    assert f["dcgm exporter"].line().startswith(
+        "! dcgm exporter: DaemonSet monitoring/dcgm-exporter has no ready pod on 1 of 1 GPU nodes "
+        "(aks-gpusmall-27182818-vmss000000): there alerts TFServingGPUSaturated, TFServingGPUMemoryHigh and the GPU "
+        "panels of dashboard tf-serving-dashboard get no series")
+    assert all(x.fix for x in findings if not x.ok)
 
 
 def test_a_bare_eks_cluster_says_what_to_install():
     target, findings = doctor.run(config("s3://models/tf", None), recorded("eks-bare", []))
     f = lines(findings)
     assert target == "gpu"
-    assert [x.check for x in findings if x.ok] == ["kubernetes", "gpu nodes", "pod security", "image pulls"]
+    assert [x.check for x in findings if x.ok] == ["kubernetes", "gpu nodes", "pod security", "image pulls",
+                                                   "autoscalers"]
     assert f["kubernetes"].message == "v1.37.1-eks-2f0a6c1 (supported 1.31-1.37)"
     assert f["argocd"].message.startswith("CustomResourceDefinition applications.argoproj.io not found")
     assert f["applicationset clusters"].message.startswith("no cluster Secret")
@@ -128,6 +165,18 @@ def test_a_bare_eks_cluster_says_what_to_install():
     assert f["pod security"].message.startswith("namespace tf-serving does not exist yet")
     assert f["store identity"].message.startswith("store.uri s3://models/tf needs a cloud identity")
     assert f["image pulls"].message == "namespace tf-serving not synced yet: nothing pulled"
+    assert f["prometheus operator"].message == (
+        "CustomResourceDefinition podmonitors.monitoring.coreos.com not found; CustomResourceDefinition "
+        "prometheusrules.monitoring.coreos.com not found: the sync fails on PodMonitor tf-serving, PrometheusRule "
+        "tf-serving")
+    assert f["prometheus operator"].fix.startswith("install the Prometheus Operator with its CRDs")
+    assert f["prometheus selection"].message.startswith("no Prometheus object (monitoring.coreos.com/v1) in any namespace")
+    assert f["keda"].message == ("CustomResourceDefinition scaledobjects.keda.sh not found: KEDA is not installed and "
+                                 "the sync fails on ScaledObject tf-serving")
+    assert "observability.keda: false" in f["keda"].fix
+    assert f["keda metrics api"].message.startswith("APIService v1beta1.external.metrics.k8s.io not found")
+    assert f["dcgm exporter"].warning and f["dcgm exporter"].message.startswith(
+        "no DCGM exporter DaemonSet (app=nvidia-dcgm-exporter or app.kubernetes.io/name=dcgm-exporter) in any namespace")
 
 
 def test_an_unreadable_api_is_a_failed_check_not_a_crash():
@@ -143,6 +192,8 @@ def test_an_unreadable_api_is_a_failed_check_not_a_crash():
 def test_cpu_target_skips_the_gpu_check():
     _, findings = doctor.run(config(*GKE_CONFIG), recorded("gke-ready", []), target="cpu")
     assert "gpu nodes" not in lines(findings)
+    # The cpu overlay: PodMonitor and PrometheusRule, CPU HPA, no DCGM series: no KEDA or DCGM check.
+    assert [f.check for f in findings][-2:] == ["prometheus operator", "prometheus selection"]
 
 
 def test_the_cli_prints_one_line_per_check_and_exits_1_on_failure(monkeypatch, capsys, tmp_path):
@@ -162,8 +213,11 @@ def test_the_cli_prints_one_line_per_check_and_exits_1_on_failure(monkeypatch, c
     model.write_text(yaml.safe_dump(data, sort_keys=False))
     assert cli.main(["--context", "gke", "--config", str(model)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "doctor: gke, target gpu" and len(out) == 9 and all(line.startswith("✓") for line in out[1:])
+    assert out[0] == "doctor: gke, target gpu" and len(out) == 15 and all(line.startswith("✓") for line in out[1:])
     assert cli.main(["--context", "aks", "--config", str(model)]) == 1
-    assert sum(line.startswith("✗") for line in capsys.readouterr().out.splitlines()) == 8
+    printed = capsys.readouterr()
+    assert sum(line.startswith("✗") for line in printed.out.splitlines()) == 12
+    assert sum(line.startswith("!") for line in printed.out.splitlines()) == 1
+    assert printed.err.strip().endswith("1 passed, 1 warning, 12 failed")
     assert cli.main(["--context", "gke", "--config", str(model), "--target", "tpu"]) == 2
     assert "--target 'tpu': model.yaml has targets cpu, gpu" in capsys.readouterr().err

@@ -8,7 +8,11 @@ supported range; Argo CD installed and in its supported range; the ApplicationSe
 registered clusters; metrics-server; for a GPU target, the nodes with allocatable nvidia.com/gpu the built gpu pod
 fits (kube-scheduler's filter rules, tools/doctor/scheduling.py) or why it fits none; the namespace's Pod Security
 labels; the ServiceAccount's cloud identity when the store needs one; image pull failures in the namespace's
-events. Exit 1 if any check fails.
+events; and for what the target's overlay renders from model.yaml `observability:`
+(tools/doctor/observability_checks.py): the Prometheus Operator's CRDs and a Prometheus that selects the
+PodMonitor and PrometheusRule, KEDA (CRD, operator, external metrics API, no second HPA) for a ScaledObject,
+and a DCGM exporter on the GPU nodes when alerts or dashboard read DCGM series. Exit 1 if any check fails; a
+warning ("!", only the DCGM exporter's: GPU alerts are extras) does not.
 
 Uses the kubernetes Python client with GET requests only. Tested against recorded API responses of a ready and a
 broken cluster (tests/doctor/), never against a live cluster.
@@ -20,15 +24,15 @@ from pathlib import Path
 from tools import kustomize, paths
 from tools.config import Config
 from tools.doctor.cluster import ClusterError
-from tools.doctor.diagnose import Finding, _gpus, diagnose
+from tools.doctor.diagnose import _gpus, diagnose
+from tools.doctor.findings import Finding
 from tools.doctor.scheduling import pod_spec_of
 from tools.errors import UserError
 from tools.render import names
 
 
-def built_pod(repo_root: Path, target: str) -> tuple[dict, list[str]]:
-    """The committed overlay's serving pod spec and every image its pods use."""
-    objects = kustomize.build(Path(repo_root) / paths.OVERLAYS_DIR / target)
+def built_pod(objects: list[dict]) -> tuple[dict, list[str]]:
+    """The built overlay's serving pod spec and every image its pods use."""
     images = sorted({c["image"] for o in objects if o.get("kind") in ("Deployment", "Job")
                      for c in (o["spec"]["template"]["spec"].get("initContainers") or [])
                      + o["spec"]["template"]["spec"]["containers"]})
@@ -53,6 +57,8 @@ def choose_target(config: Config, cluster, requested: str | None) -> str:
 def run(config: Config, cluster, argocd_cluster=None, target: str | None = None,
         repo_root: Path = paths.REPO_ROOT) -> tuple[str, list[Finding]]:
     target = choose_target(config, cluster, target)
-    pod, images = built_pod(repo_root, target)
-    findings = diagnose(cluster, config, pod if config.targets[target].is_gpu else None, images, argocd_cluster)
+    objects = kustomize.build(Path(repo_root) / paths.OVERLAYS_DIR / target)
+    pod, images = built_pod(objects)
+    findings = diagnose(cluster, config, pod if config.targets[target].is_gpu else None, images, argocd_cluster,
+                        objects)
     return target, findings

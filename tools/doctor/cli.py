@@ -14,7 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tools import doctor
 
     p = argparse.ArgumentParser(prog="python -m tools doctor", description=doctor.__doc__.split("\n\n")[0],
-                                epilog="Every request is a GET. Exit 1 if any check fails.")
+                                epilog='Every request is a GET. Exit 1 if any check fails (a warning, "!", does not).')
     p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     p.add_argument("--context", default=None, help="context of the cluster to check (default: the current one)")
     p.add_argument("--argocd-context", default=None,
@@ -51,8 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"doctor: {args.context or 'current context'}, target {target}")
         for f in findings:
             print(f.line())
-        failed = [f for f in findings if not f.ok]
-        print(f"{len(findings) - len(failed)} passed, {len(failed)} failed", file=sys.stderr)
+        failed = [f for f in findings if f.failed]
+        warned = [f for f in findings if f.warning and not f.ok]
+        passed = len(findings) - len(failed) - len(warned)
+        print(f"{passed} passed, {len(warned)} warning{'s' if len(warned) != 1 else ''}, {len(failed)} failed",
+              file=sys.stderr)
         return 1 if failed else 0
 
     return run_cli(body)

@@ -37,6 +37,8 @@ class Cluster:
         self.version_api = k8s.VersionApi(api_client)
         self.apiregistration = k8s.ApiregistrationV1Api(api_client)
         self.apiextensions = k8s.ApiextensionsV1Api(api_client)
+        self.autoscaling = k8s.AutoscalingV2Api(api_client)
+        self.custom = k8s.CustomObjectsApi(api_client)
 
     def _call(self, what: str, fn, *args, missing: Any = ClusterError, **kwargs) -> Any:
         try:
@@ -74,6 +76,27 @@ class Cluster:
     def deployments(self, namespace: str, label_selector: str) -> list[dict]:
         return self._call(f"Deployments in {namespace}", self.apps.list_namespaced_deployment, namespace,
                           label_selector=label_selector, missing={"items": []})["items"]
+
+    def deployments_everywhere(self, label_selector: str) -> list[dict]:
+        return self._call(f"Deployments ({label_selector}) in all namespaces",
+                          self.apps.list_deployment_for_all_namespaces, label_selector=label_selector)["items"]
+
+    def daemonsets_everywhere(self) -> list[dict]:
+        return self._call("DaemonSets in all namespaces", self.apps.list_daemon_set_for_all_namespaces)["items"]
+
+    def pods(self, namespace: str, label_selector: str) -> list[dict]:
+        return self._call(f"Pods ({label_selector}) in {namespace}", self.core.list_namespaced_pod, namespace,
+                          label_selector=label_selector, missing={"items": []})["items"]
+
+    def horizontal_pod_autoscalers(self, namespace: str) -> list[dict]:
+        return self._call(f"HorizontalPodAutoscalers in {namespace}",
+                          self.autoscaling.list_namespaced_horizontal_pod_autoscaler, namespace,
+                          missing={"items": []})["items"]
+
+    def custom_objects(self, group: str, version: str, plural: str) -> list[dict]:
+        """Every object of a custom resource in all namespaces; [] when its CRD is not installed (404)."""
+        return self._call(f"{plural}.{group} in all namespaces", self.custom.list_cluster_custom_object, group,
+                          version, plural, missing={"items": []})["items"]
 
     def secret_labels(self, namespace: str, label_selector: str) -> dict[str, dict[str, str]]:
         """name -> labels of the matching Secrets; their data is never returned or printed."""

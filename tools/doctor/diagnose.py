@@ -18,14 +18,15 @@ connection error) fails with that reason instead of guessing. Upstream facts use
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable
 
 from tools.argocd.crds import SUPPORTED as ARGOCD_SUPPORTED
 from tools.check.schema import KUBERNETES_VERSIONS
 from tools.config import Config
+from tools.doctor import observability_checks
 from tools.doctor.cluster import Cluster, ClusterError
+from tools.doctor.findings import Finding
 from tools.doctor.scheduling import fits, quantity
 from tools.render import names
 
@@ -36,18 +37,6 @@ ARGOCD_CRD = "applications.argoproj.io"
 METRICS_API_SERVICE = "v1beta1.metrics.k8s.io"
 PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
 PSA_LEVELS = ("privileged", "baseline", "restricted")
-
-
-@dataclass(frozen=True)
-class Finding:
-    check: str
-    ok: bool
-    message: str
-    fix: str = ""
-
-    def line(self) -> str:
-        text = f"{'✓' if self.ok else '✗'} {self.check}: {self.message}"
-        return text if self.ok or not self.fix else f"{text} -> fix: {self.fix}"
 
 
 def _minor(text: str) -> int:
@@ -218,21 +207,25 @@ CHECKS: dict[str, Callable[..., Finding]] = {
     "pod security": check_pod_security,
     "store identity": check_identity,
     "image pulls": check_image_pulls,
+    **observability_checks.CHECKS,  # each returns None when the target's overlay does not need it
 }
 
 
 def diagnose(cluster: Cluster, config: Config, gpu_pod: dict | None, images: list[str],
-             argocd_cluster: Cluster | None = None) -> list[Finding]:
-    """Every check against `cluster`; the Argo CD checks against `argocd_cluster` (default the same)."""
+             argocd_cluster: Cluster | None = None, objects: list[dict] | None = None) -> list[Finding]:
+    """Every check against `cluster`; the Argo CD checks against `argocd_cluster` (default the same); the
+    observability checks for what `objects` (the target's built overlay) contains."""
     findings = []
     for name, check in CHECKS.items():
         if name == "gpu nodes" and gpu_pod is None:
             continue
         target = argocd_cluster if name in ("argocd", "applicationset clusters") and argocd_cluster else cluster
         try:
-            findings.append(check(target, config=config, gpu_pod=gpu_pod, images=images))
+            finding = check(target, config=config, gpu_pod=gpu_pod, images=images, objects=objects or [])
         except ClusterError as exc:
-            findings.append(Finding(name, False, str(exc), "grant read access (get/list) to this kubeconfig user"))
+            finding = Finding(name, False, str(exc), "grant read access (get/list) to this kubeconfig user")
+        if finding is not None:
+            findings.append(finding)
     return findings
 
 
