@@ -22,9 +22,9 @@ from tools.errors import UserError
 ARCHITECTURES = ("ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2", "ResNet152V2")
 PREPROCESSING_MODES = ("auto", "caffe", "tf", "torch", "none")
 ACCELERATORS = ("none", "nvidia")
-STORE_SCHEMES = ("gs", "s3", "pvc", "file")
+STORE_SCHEMES = ("gs", "s3", "az", "pvc", "file")
 # Schemes a pod's init container can fetch from; file:// only makes sense on this machine.
-CLUSTER_STORE_SCHEMES = ("gs", "s3", "pvc")
+CLUSTER_STORE_SCHEMES = ("gs", "s3", "az", "pvc")
 MODEL_FILE_SUFFIXES = (".keras", ".h5")
 # Upper bound of model.max_image_pixels and --max-image-pixels (issue 13). libjpeg and GIF cap a side at 65535,
 # so no decodable image has more than ~4.3e9 pixels; 1e9 (3 GB of decoded RGB for one image) is already more
@@ -184,6 +184,7 @@ class Store:
     uri: str
     publish_uri: str | None
     identity: "StoreIdentity | None" = None  # issue 12: workload identity of the pods that fetch
+    azure_account: str | None = None  # the storage account of az:// URIs (uri and publish_uri)
 
     @property
     def scheme(self) -> str:
@@ -378,14 +379,18 @@ def _read_store(node: _Node) -> Store:
             return None
         scheme, sep, rest = value.partition("://")
         if not sep or scheme not in STORE_SCHEMES or not rest.strip("/"):
-            node.fail(f"unsupported storage URI {value!r}: use gs://, s3://, pvc://<claim>/<path> or file://", name)
+            node.fail(f"unsupported storage URI {value!r}: use gs://, s3://, az://<container>/<path>, "
+                      "pvc://<claim>/<path> or file://", name)
         if value.endswith("/"):
             node.fail(f"{value!r} must not end with '/'", name)
         if scheme == "pvc" and not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(/[^/]+)*$", rest):
             node.fail(f"{value!r} is not pvc://<claim-name>[/<path>]", name)
+        if scheme == "az":
+            _check_az_uri(node, name, value, rest)
         return value
 
     store = Store(uri=uri("uri"), publish_uri=uri("publish_uri", None))
+    store = _with_azure_account(store, node)
     store = _with_identity(store, node)
     node.done()
     return store
@@ -847,23 +852,73 @@ def _read_deployment_settings(target: Target, node: _Node) -> Target:
 
 
 # store.identity: the cloud identity the fetching pods use; rendered into the ServiceAccount (and pod labels).
-IDENTITY_PROVIDERS = ("gke", "eks")
+IDENTITY_PROVIDERS = ("gke", "eks", "aks")
+# Which store scheme each provider's identity can read.
+IDENTITY_SCHEMES = {"gke": "gs", "eks": "s3", "aks": "az"}
 _GSA_RE = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]@[a-z][-a-z0-9]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$")
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$")
+# Microsoft Entra client and tenant IDs are GUIDs (the managed identity's or app registration's "Client ID").
+_GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Azure naming rules: a storage account is 3-24 lowercase letters and digits
+# (https://learn.microsoft.com/azure/storage/common/storage-account-overview#storage-account-name); a container is
+# 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit
+# (https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-containers--blobs--and-metadata).
+_AZURE_ACCOUNT_RE = re.compile(r"^[a-z0-9]{3,24}$")
+_AZURE_CONTAINER_RE = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
+# Azure Workload Identity (Azure/azure-workload-identity, docs/book/src/topics/service-account-labels-and-annotations.md
+# and pkg/webhook/consts.go): the ServiceAccount names the identity, and the webhook only mutates pods carrying
+# the label (its MutatingWebhookConfiguration's objectSelector, deploy/azure-wi-webhook.yaml).
+AZURE_CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
+AZURE_TENANT_ID_ANNOTATION = "azure.workload.identity/tenant-id"
+AZURE_USE_LABEL = "azure.workload.identity/use"
 
 
 @dataclass(frozen=True)
 class StoreIdentity:
-    provider: str  # gke | eks
-    principal: str  # the Google service account e-mail, or the IAM role ARN
+    provider: str  # gke | eks | aks
+    principal: str  # the Google service account e-mail, the IAM role ARN, or the Azure client ID
+    tenant_id: str | None = None  # aks only: when the identity lives in another tenant than the webhook's default
 
     @property
     def annotations(self) -> dict[str, str]:
         """ServiceAccount annotations. GKE Workload Identity: `iam.gke.io/gcp-service-account`
         (https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity); EKS IRSA:
-        `eks.amazonaws.com/role-arn` (aws/amazon-eks-pod-identity-webhook README)."""
+        `eks.amazonaws.com/role-arn` (aws/amazon-eks-pod-identity-webhook README); Azure Workload Identity:
+        `azure.workload.identity/client-id` and optionally `.../tenant-id` (see AZURE_CLIENT_ID_ANNOTATION)."""
+        if self.provider == "aks":
+            out = {AZURE_CLIENT_ID_ANNOTATION: self.principal}
+            if self.tenant_id:
+                out[AZURE_TENANT_ID_ANNOTATION] = self.tenant_id
+            return out
         key = {"gke": "iam.gke.io/gcp-service-account", "eks": "eks.amazonaws.com/role-arn"}[self.provider]
         return {key: self.principal}
+
+    @property
+    def pod_labels(self) -> dict[str, str]:
+        """Labels the serving pods need besides the ServiceAccount annotation: Azure's webhook selects pods by one."""
+        return {AZURE_USE_LABEL: "true"} if self.provider == "aks" else {}
+
+
+def _check_az_uri(node: _Node, name: str, value: str, rest: str) -> None:
+    container = rest.split("/", 1)[0]
+    if "@" in container or "." in container:
+        node.fail(f"{value!r}: write az://<container>/<path> and the storage account in store.azure_account", name)
+    if not _AZURE_CONTAINER_RE.match(container):
+        node.fail(f"{value!r}: {container!r} is not a valid Azure Blob container name (3-63 lowercase letters, "
+                  "digits and single hyphens)", name)
+
+
+def _with_azure_account(store: Store, node: _Node) -> Store:
+    from dataclasses import replace
+
+    az_keys = [k for k, v in (("uri", store.uri), ("publish_uri", store.publish_uri)) if v and v.startswith("az://")]
+    account = node.optional_str("azure_account", pattern=_AZURE_ACCOUNT_RE,
+                                what="Azure storage account name (3-24 lowercase letters and digits)")
+    if az_keys and account is None:
+        node.fail(f"store.{az_keys[0]} is an az:// URI: name its storage account here", "azure_account")
+    if account is not None and not az_keys:
+        node.fail(f"only az:// stores have a storage account, but store.uri is {store.uri!r}", "azure_account")
+    return replace(store, azure_account=account)
 
 
 def _with_identity(store: Store, node: _Node) -> Store:
@@ -875,15 +930,20 @@ def _with_identity(store: Store, node: _Node) -> Store:
     present = [p for p in IDENTITY_PROVIDERS if p in n.data]
     if len(present) != 1:
         n.fail(f"give exactly one of {', '.join(IDENTITY_PROVIDERS)} (gke: a Google service account e-mail, "
-               "eks: an IAM role ARN)")
+               "eks: an IAM role ARN, aks: a managed identity's client ID)")
     provider = present[0]
-    pattern, what, scheme = {"gke": (_GSA_RE, "Google service account e-mail", "gs"),
-                             "eks": (_ROLE_ARN_RE, "IAM role ARN", "s3")}[provider]
+    pattern, what = {"gke": (_GSA_RE, "Google service account e-mail"),
+                     "eks": (_ROLE_ARN_RE, "IAM role ARN"),
+                     "aks": (_GUID_RE, "client ID (a GUID like 00000000-0000-0000-0000-000000000000)")}[provider]
     principal = n.str(provider, pattern=pattern, what=what)
+    if provider != "aks" and "tenant_id" in n.data:
+        n.fail("only an aks identity has a tenant_id", "tenant_id")
+    tenant_id = n.optional_str("tenant_id", pattern=_GUID_RE, what="tenant ID (a GUID)") if provider == "aks" else None
     n.done()
+    scheme = IDENTITY_SCHEMES[provider]
     if store.scheme != scheme:
         n.fail(f"{provider} identity reads {scheme}:// stores, but store.uri is {store.uri!r}", provider)
-    return replace(store, identity=StoreIdentity(provider, principal))
+    return replace(store, identity=StoreIdentity(provider, principal, tenant_id))
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,8 @@ PLACEHOLDER_BUCKETS = ("your-team-models",)
 
 
 def store_uri(config: Config) -> str:
-    """Where this machine reads and writes the store; pvc:// is a volume inside the cluster, not reachable here."""
+    """Where this machine reads and writes the store, as fsspec spells it; pvc:// is a volume inside the cluster,
+    not reachable here."""
     uri = config.store.upload_uri
     if uri.startswith("pvc://"):
         raise UserError(
@@ -76,10 +77,22 @@ def store_uri(config: Config) -> str:
             "model.yaml to where this machine writes that volume's files (e.g. file:///mnt/nfs/models)"
         )
     scheme, _, rest = uri.partition("://")
-    if scheme in ("gs", "s3") and rest.split("/", 1)[0] in PLACEHOLDER_BUCKETS:
+    if scheme in ("gs", "s3", "az") and rest.split("/", 1)[0] in PLACEHOLDER_BUCKETS:
         raise UserError(f"store.uri is {uri}, the placeholder model.yaml ships with: set store.uri (or "
                         "store.publish_uri) in model.yaml to your team's bucket")
+    if scheme == "az":
+        return azure_fsspec_uri(uri, config.store.azure_account)
     return uri
+
+
+def azure_fsspec_uri(uri: str, account: str | None) -> str:
+    """az://<container>/<path> with its storage account, in the form adlfs reads the account from
+    (`az://<container>@<account>.blob.core.windows.net/<path>`: AzureBlobFileSystem._get_kwargs_from_urls,
+    fsspec/adlfs adlfs/spec.py), so every fsspec call site opens the right account with no extra arguments."""
+    if not account:
+        raise UserError(f"store URI {uri} is an az:// URI but model.yaml sets no store.azure_account")
+    container, _, path = uri[len("az://"):].partition("/")
+    return f"az://{container}@{account}.blob.core.windows.net/{path}".rstrip("/")
 
 
 def repo_root(config: Config) -> Path:

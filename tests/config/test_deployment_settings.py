@@ -83,3 +83,66 @@ def test_identity_annotations():
         "iam.gke.io/gcp-service-account": "models-reader@my-project.iam.gserviceaccount.com"}
     eks = cfg(lambda d: d["store"].update(uri="s3://models/tf", identity={"eks": "arn:aws:iam::123456789012:role/m"}))
     assert eks.store.identity.annotations == {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/m"}
+
+
+# --- Azure Blob Storage (az://) and AKS Workload Identity -------------------------------------------------------
+CLIENT_ID = "6a1f3c2e-9b7d-4e11-8f0a-2c5d7e9b1a34"
+TENANT_ID = "0b8e2f4a-1c3d-4e5f-9a7b-6c8d0e2f4a1b"
+
+
+def az_store(**store):
+    return lambda d: d["store"].update({"uri": "az://models/tf-serving", "azure_account": "teamstore", **store})
+
+
+def test_an_az_store_with_an_aks_identity():
+    config = cfg(az_store(identity={"aks": CLIENT_ID}))
+    assert (config.store.scheme, config.store.azure_account) == ("az", "teamstore")
+    assert config.store.identity.annotations == {"azure.workload.identity/client-id": CLIENT_ID}
+    assert config.store.identity.pod_labels == {"azure.workload.identity/use": "true"}
+    with_tenant = cfg(az_store(identity={"aks": CLIENT_ID, "tenant_id": TENANT_ID}))
+    assert with_tenant.store.identity.annotations == {"azure.workload.identity/client-id": CLIENT_ID,
+                                                      "azure.workload.identity/tenant-id": TENANT_ID}
+    # The other providers need no pod label.
+    gke = cfg(lambda d: d["store"].update(identity={"gke": "models-reader@my-project.iam.gserviceaccount.com"}))
+    assert gke.store.identity.pod_labels == {}
+
+
+def test_a_pvc_store_may_be_published_to_azure():
+    config = cfg(lambda d: d["store"].update(uri="pvc://models/tf", publish_uri="az://models/tf",
+                                             azure_account="teamstore"))
+    assert config.store.azure_account == "teamstore"
+
+
+@pytest.mark.parametrize("edit, message", [
+    (az_store(azure_account=None), "store.azure_account: store.uri is an az:// URI: name its storage account here"),
+    (az_store(azure_account="Team_Store"), "store.azure_account: 'Team_Store' is not a valid Azure storage account"),
+    (az_store(azure_account="ab"), "store.azure_account: 'ab' is not a valid Azure storage account"),
+    (lambda d: d["store"].update(azure_account="teamstore"),
+     "store.azure_account: only az:// stores have a storage account, but store.uri is 'gs://"),
+    (az_store(uri="az://Models/tf"), "store.uri: 'az://Models/tf': 'Models' is not a valid Azure Blob container"),
+    (az_store(uri="az://my--models/tf"), "'my--models' is not a valid Azure Blob container"),
+    (az_store(uri="az://models@teamstore.blob.core.windows.net/tf"),
+     "store.uri: 'az://models@teamstore.blob.core.windows.net/tf': write az://<container>/<path> and the storage "
+     "account in store.azure_account"),
+    (az_store(uri="az://"), "store.uri: unsupported storage URI 'az://': use gs://, s3://, az://<container>/<path>"),
+    (az_store(identity={"aks": "models-reader"}), "store.identity.aks: 'models-reader' is not a valid client ID"),
+    (az_store(identity={"aks": CLIENT_ID, "tenant_id": "contoso"}),
+     "store.identity.tenant_id: 'contoso' is not a valid tenant ID"),
+    (az_store(identity={"gke": "models-reader@my-project.iam.gserviceaccount.com"}),
+     "store.identity.gke: gke identity reads gs:// stores, but store.uri is 'az://models/tf-serving'"),
+    (az_store(identity={"eks": "arn:aws:iam::123456789012:role/m"}), "eks identity reads s3:// stores"),
+    (lambda d: d["store"].update(identity={"aks": CLIENT_ID}),
+     "store.identity.aks: aks identity reads az:// stores, but store.uri is 'gs://"),
+    (lambda d: d["store"].update(uri="s3://models/tf", identity={"aks": CLIENT_ID}),
+     "store.identity.aks: aks identity reads az:// stores, but store.uri is 's3://models/tf'"),
+    (lambda d: d["store"].update(identity={"gke": "models-reader@my-project.iam.gserviceaccount.com",
+                                           "tenant_id": TENANT_ID}),
+     "store.identity.tenant_id: only an aks identity has a tenant_id"),
+    (az_store(identity={"aks": CLIENT_ID, "gke": "models-reader@my-project.iam.gserviceaccount.com"}),
+     "store.identity: give exactly one of gke, eks, aks"),
+])
+def test_bad_azure_values_name_the_key(edit, message):
+    with pytest.raises(ConfigError) as exc:
+        cfg(edit)
+    assert message in str(exc.value)
+    assert "\n" not in str(exc.value)

@@ -221,3 +221,83 @@ def test_the_cli_prints_one_line_per_check_and_exits_1_on_failure(monkeypatch, c
     assert printed.err.strip().endswith("1 passed, 1 warning, 12 failed")
     assert cli.main(["--context", "gke", "--config", str(model), "--target", "tpu"]) == 2
     assert "--target 'tpu': model.yaml has targets cpu, gpu" in capsys.readouterr().err
+
+
+# --- Azure Workload Identity: the ServiceAccount annotation and the pod label the webhook selects on -------------
+CLIENT_ID = "6a1f3c2e-9b7d-4e11-8f0a-2c5d7e9b1a34"
+AKS_IDENTITY = {"aks": CLIENT_ID}
+
+
+def az_config(base: Path):
+    data = baseline_data({"store.uri": "az://models/tf", "store.azure_account": "teamstore"})
+    data["store"]["identity"] = AKS_IDENTITY
+    return parse_config(data, base=base)
+
+
+@pytest.fixture(scope="module")
+def aks_repo(tmp_path_factory):
+    """A repository copy whose overlays were rendered with an aks identity (so the pods carry the label)."""
+    import yaml
+
+    from tests.k8s.helpers import copy_repo
+    from tools import render
+
+    root = copy_repo(tmp_path_factory.mktemp("aks") / "repo")
+    data = baseline_data({"store.uri": "az://models/tf", "store.azure_account": "teamstore"})
+    data["store"]["identity"] = AKS_IDENTITY
+    (root / "model.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    render.render(root)
+    return root
+
+
+def with_service_account(name: str, annotations: dict | None) -> Cluster:
+    cluster = recorded(name, [])
+    path = "/api/v1/namespaces/tf-serving/serviceaccounts/tf-serving"
+    body = {"apiVersion": "v1", "kind": "ServiceAccount", "automountServiceAccountToken": False,
+            "metadata": {"name": "tf-serving", "namespace": "tf-serving", "annotations": annotations or {}}}
+    cluster.api.rest_client.routes[path] = {"status": 200, "body": body}
+    return cluster
+
+
+def test_an_aks_identity_passes_with_the_annotation_and_the_rendered_pod_label(aks_repo):
+    from tools.doctor.diagnose import check_identity
+
+    finding = check_identity(with_service_account("aks-broken", {"azure.workload.identity/client-id": CLIENT_ID}),
+                             config=az_config(aks_repo))
+    assert finding.line() == (f"✓ store identity: ServiceAccount tf-serving/tf-serving has azure.workload.identity/"
+                              f"client-id={CLIENT_ID} and the rendered pods carry azure.workload.identity/use=true")
+    # Before the first sync the ServiceAccount does not exist yet: fine, the sync creates it annotated.
+    finding = check_identity(recorded("eks-bare", []), config=az_config(aks_repo))
+    assert finding.ok and finding.message.startswith("ServiceAccount tf-serving/tf-serving is created by the first "
+                                                     f"sync with azure.workload.identity/client-id={CLIENT_ID}")
+
+
+def test_an_aks_identity_fails_without_the_service_account_annotation(aks_repo):
+    from tools.doctor.diagnose import check_identity
+
+    finding = check_identity(recorded("aks-broken", []), config=az_config(aks_repo))
+    assert not finding.ok
+    assert finding.message == ("ServiceAccount tf-serving/tf-serving has azure.workload.identity/client-id=None, "
+                               f"model.yaml store.identity says {CLIENT_ID}")
+    assert finding.fix.startswith("sync the Application")
+
+
+def test_an_aks_identity_fails_when_the_rendered_pods_lack_the_webhook_label():
+    """model.yaml says aks but the committed overlays were rendered before: the webhook would skip the pods."""
+    from tools.doctor.diagnose import check_identity
+
+    finding = check_identity(with_service_account("aks-broken", {"azure.workload.identity/client-id": CLIENT_ID}),
+                             config=az_config(REPO))
+    assert not finding.ok
+    assert finding.message == ("the pod template rendered in k8s/overlays/cpu, k8s/overlays/gpu lacks "
+                               "azure.workload.identity/use=true, so the identity webhook leaves the pods alone")
+    assert finding.fix == "make render and commit k8s/"
+
+
+def test_an_az_store_without_identity_names_the_aks_form():
+    from tools.doctor.diagnose import check_identity
+
+    data = baseline_data({"store.uri": "az://models/tf", "store.azure_account": "teamstore"})
+    finding = check_identity(recorded("aks-broken", []), config=parse_config(data, base=REPO))
+    assert not finding.ok and finding.message.startswith("store.uri az://models/tf needs a cloud identity")
+    assert "aks: <client ID>" in finding.fix

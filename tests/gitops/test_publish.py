@@ -169,3 +169,75 @@ def test_placeholder_store_is_refused_before_any_network_call(repo, store, fakes
     config = config_at(repo, "gs://your-team-models/tf-serving")
     with pytest.raises(UserError, match=r"store.uri is gs://your-team-models/tf-serving, the placeholder"):
         publish.publish(config, 2)
+
+
+class FakeAzureBlob:
+    """Stands in for adlfs's AzureBlobFileSystem (the `az` protocol): adlfs's own URL parsing (account from
+    `<container>@<account>.blob.core.windows.net`, then `<container>/<path>`), a local folder per account as the
+    blob service, and the accounts it was opened for. No network."""
+
+    @staticmethod
+    def make(tmp_path: Path):
+        from adlfs import AzureBlobFileSystem
+        from fsspec.implementations.local import LocalFileSystem
+
+        class Fake(LocalFileSystem):
+            protocol = ("az",)
+            accounts: list = []
+
+            def __init__(self, account_name=None, **kwargs):
+                super().__init__(auto_mkdir=True)
+                Fake.accounts.append(account_name)
+
+            _get_kwargs_from_urls = staticmethod(AzureBlobFileSystem._get_kwargs_from_urls)
+
+            @classmethod
+            def _strip_protocol(cls, path):
+                if isinstance(path, str) and path.startswith("az://"):
+                    account = AzureBlobFileSystem._get_kwargs_from_urls(path).get("account_name") or "NO-ACCOUNT"
+                    return f"{tmp_path / 'blob' / account}/{AzureBlobFileSystem._strip_protocol(path)}"
+                return super()._strip_protocol(path)
+
+        return Fake
+
+
+@pytest.fixture
+def fake_azure(tmp_path, monkeypatch):
+    import importlib
+
+    fake = FakeAzureBlob.make(tmp_path)
+    registry = importlib.import_module("fsspec.registry")
+    monkeypatch.setitem(registry._registry, "az", fake)
+    fake.clear_instance_cache()
+    return fake
+
+
+def test_publishes_to_an_azure_blob_container_of_the_configured_account(repo, tmp_path, fakes, fake_azure):
+    config = load_config(write_baseline(repo / paths.MODEL_YAML, {
+        "store.uri": "az://models/tf-serving", "store.azure_account": "teamstore", "model.version": 2}))
+    found = fakes.release(repo, version=2)
+    assert publish.upload_uri(config) == "az://models@teamstore.blob.core.windows.net/tf-serving"
+
+    assert publish.publish(config, 2) == {layout: "published" for layout in paths.LAYOUTS}
+
+    assert set(fake_azure.accounts) == {"teamstore"}
+    container = tmp_path / "blob" / "teamstore" / "models" / "tf-serving"
+    for layout, digest in found.items():
+        dest = paths.version_dir(container, "resnet", layout, 2)
+        assert digests.verify(dest) == [] and digests.version_digest(dest) == digest
+    assert publish.publish(config, 2) == {layout: "already published" for layout in paths.LAYOUTS}
+
+
+def test_placeholder_azure_container_is_refused_before_any_network_call(repo, fakes, monkeypatch):
+    import fsspec
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("publish reached the network")
+
+    monkeypatch.setattr(fsspec.core, "url_to_fs", no_network)
+    monkeypatch.setattr(fsspec, "filesystem", no_network)
+    fakes.release(repo, version=2)
+    config = load_config(write_baseline(repo / paths.MODEL_YAML, {
+        "store.uri": "az://your-team-models/tf-serving", "store.azure_account": "teamstore"}))
+    with pytest.raises(UserError, match=r"store.uri is az://your-team-models/tf-serving, the placeholder"):
+        publish.publish(config, 2)

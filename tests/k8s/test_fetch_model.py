@@ -191,3 +191,53 @@ def test_a_failing_rclone_keeps_the_pod_from_starting(tmp_path, store):
     result = run(tmp_path, ":gcs:bucket/resnet/channels_last/3", digest, {"PATH": f"{bin_dir}:{os.environ['PATH']}"})
     assert_refused(result, tmp_path, "could not copy :gcs:bucket/resnet/channels_last/3")
     assert "directory not found" in result.stderr
+
+
+def test_an_azure_blob_store_goes_through_rclone_with_the_injected_identity(tmp_path, store):
+    """az:// renders to rclone's azureblob backend with env_auth and the account in the connection string; the
+    stand-in rclone sees the variables Azure Workload Identity's webhook injects, passed through untouched."""
+    source, digest = publish(store)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    rclone = bin_dir / "rclone"
+    rclone.write_text(
+        "#!/bin/sh\n"
+        'echo "$@" > "$RECORD"\n'
+        'echo "client=${AZURE_CLIENT_ID:-} tenant=${AZURE_TENANT_ID:-} token=${AZURE_FEDERATED_TOKEN_FILE:-}" >> "$RECORD"\n'
+        'for last; do :; done\n'
+        'src=$(echo "$@" | awk \'{print $(NF-1)}\')\n'
+        'cp -R "$FAKE_BUCKETS/${src#:*:}/." "$last/"\n')
+    rclone.chmod(rclone.stat().st_mode | stat.S_IXUSR)
+    buckets = tmp_path / "buckets"
+    shutil.copytree(store, buckets / "models" / "tf")
+    record = tmp_path / "rclone-argv"
+    remote = f":azureblob,env_auth,account=teamstore:models/tf/{NAME}/{LAYOUT}/{VERSION}"
+    injected = {"AZURE_CLIENT_ID": "6a1f3c2e-9b7d-4e11-8f0a-2c5d7e9b1a34",
+                "AZURE_TENANT_ID": "0b8e2f4a-1c3d-4e5f-9a7b-6c8d0e2f4a1b",
+                "AZURE_FEDERATED_TOKEN_FILE": "/var/run/secrets/azure/tokens/azure-identity-token"}
+
+    result = run(tmp_path, remote, digest, {"PATH": f"{bin_dir}:{os.environ['PATH']}", "RECORD": str(record),
+                                            "FAKE_BUCKETS": str(buckets), **injected})
+
+    assert result.returncode == 0, result.stderr
+    argv, env = record.read_text().splitlines()
+    assert argv.startswith("copy ") and f" {remote} {tmp_path}/models/{NAME}.partial-{VERSION}" in argv
+    assert env == ("client=6a1f3c2e-9b7d-4e11-8f0a-2c5d7e9b1a34 tenant=0b8e2f4a-1c3d-4e5f-9a7b-6c8d0e2f4a1b "
+                   "token=/var/run/secrets/azure/tokens/azure-identity-token")
+    assert digests.verify(served(tmp_path)) == []
+    assert f"from {remote}" in result.stderr
+
+
+def test_a_tampered_azure_blob_copy_is_refused(tmp_path, store):
+    """The digest check holds for azureblob sources as for the others: rclone succeeding is not enough."""
+    _, digest = publish(store)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "rclone").write_text(
+        "#!/bin/sh\nfor last; do :; done\n"
+        'cp -R "$SRC/." "$last/"; printf x >> "$last/saved_model.pb"\n')
+    (bin_dir / "rclone").chmod(0o755)
+    remote = f":azureblob,env_auth,account=teamstore:models/tf/{NAME}/{LAYOUT}/{VERSION}"
+    result = run(tmp_path, remote, digest, {"PATH": f"{bin_dir}:{os.environ['PATH']}",
+                                            "SRC": str(paths.version_dir(store, NAME, LAYOUT, VERSION))})
+    assert_refused(result, tmp_path, f"files of {remote} do not match its SHA256SUMS")

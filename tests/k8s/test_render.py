@@ -45,6 +45,12 @@ def test_fetch_source_per_store_scheme():
     assert fetch_source("s3://b", "resnet", "channels_first", 1) == ":s3:b/resnet/channels_first/1"
     assert fetch_source("pvc://models/tf", "resnet", "channels_last", 2) == "/store/tf/resnet/channels_last/2"
     assert fetch_source("pvc://models", "resnet", "channels_last", 2) == "/store/resnet/channels_last/2"
+    # rclone's azureblob backend, account and env_auth (Azure Workload Identity) in the connection string.
+    assert fetch_source("az://models/tf", "resnet", "channels_last", 2, azure_account="teamstore") == \
+        ":azureblob,env_auth,account=teamstore:models/tf/resnet/channels_last/2"
+    with pytest.raises(UserError, match=r"store URI az://models/tf is an az:// URI but model.yaml sets no "
+                                        r"store.azure_account"):
+        fetch_source("az://models/tf", "resnet", "channels_last", 2)
 
 
 # Each bad model.yaml: (edit of the parsed model.yaml, text the one-line error must contain).

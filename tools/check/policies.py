@@ -610,7 +610,8 @@ def pinned_model(overlay: Overlay) -> list[str]:
         "MODEL_NAME": model.name,
         "MODEL_VERSION": str(model.version),
         "MODEL_BASE_PATH": base_path,
-        "MODEL_SOURCE": fetch_source(config.store.uri, model.name, target.layout, model.version),
+        "MODEL_SOURCE": fetch_source(config.store.uri, model.name, target.layout, model.version,
+                                     config.store.azure_account),
         "MODEL_DIGEST": digest or "",
     }
     for key, value in want.items():

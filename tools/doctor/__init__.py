@@ -7,7 +7,8 @@ Prints one line per check with the fix when it fails (tools/doctor/diagnose.py):
 supported range; Argo CD installed and in its supported range; the ApplicationSet's cluster label on the
 registered clusters; metrics-server; for a GPU target, the nodes with allocatable nvidia.com/gpu the built gpu pod
 fits (kube-scheduler's filter rules, tools/doctor/scheduling.py) or why it fits none; the namespace's Pod Security
-labels; the ServiceAccount's cloud identity when the store needs one; image pull failures in the namespace's
+labels; the ServiceAccount's cloud identity when the store needs one (for aks also the webhook's label on the
+rendered pods); image pull failures in the namespace's
 events; and for what the target's overlay renders from model.yaml `observability:`
 (tools/doctor/observability_checks.py): the Prometheus Operator's CRDs and a Prometheus that selects the
 PodMonitor and PrometheusRule, KEDA (CRD, operator, external metrics API, no second HPA) for a ScaledObject,

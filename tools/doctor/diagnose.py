@@ -162,23 +162,52 @@ def check_identity(cluster: Cluster, config: Config, **_) -> Finding:
     ns, sa_name = config.deploy.namespace, names.SERVICE_ACCOUNT
     identity = config.store.identity
     if identity is None:
-        if config.store.scheme in ("gs", "s3"):
+        if config.store.scheme in ("gs", "s3", "az"):
             return Finding("store identity", False, f"store.uri {config.store.uri} needs a cloud identity and "
                            "model.yaml sets no store.identity: the init step's fetch gets 403",
-                           "set store.identity in model.yaml (gke: <gsa e-mail> or eks: <role ARN>), make render, "
-                           "and create the IAM binding (docs/deployment.md)")
+                           "set store.identity in model.yaml (gke: <gsa e-mail>, eks: <role ARN> or aks: <client "
+                           "ID>), make render, and create the IAM binding (docs/deployment.md)")
         return Finding("store identity", True, f"{config.store.scheme}:// store needs no cloud identity")
+    # Azure's webhook injects the token only into pods with its label: a rendered overlay that predates
+    # store.identity would sync a ServiceAccount that looks right and pods that still get 403.
+    unlabelled = _overlays_missing_pod_labels(config, identity.pod_labels)
+    if unlabelled:
+        labels = ", ".join(f"{k}={v}" for k, v in identity.pod_labels.items())
+        return Finding("store identity", False, f"the pod template rendered in {', '.join(unlabelled)} lacks "
+                       f"{labels}, so the identity webhook leaves the pods alone", "make render and commit k8s/")
+    want = identity.annotations
+    shown = ", ".join(f"{k}={v}" for k, v in want.items())
     sa = cluster.service_account(ns, sa_name)
-    (key, want), = identity.annotations.items()
     if sa is None:
         return Finding("store identity", True, f"ServiceAccount {ns}/{sa_name} is created by the first sync with "
-                       f"{key}={want}")
-    have = (sa["metadata"].get("annotations") or {}).get(key)
-    if have != want:
-        return Finding("store identity", False, f"ServiceAccount {ns}/{sa_name} has {key}={have}, model.yaml "
-                       f"store.identity says {want}", "sync the Application (Argo CD sets it) or remove the "
+                       f"{shown}")
+    have = sa["metadata"].get("annotations") or {}
+    wrong = [k for k in want if have.get(k) != want[k]]
+    if wrong:
+        return Finding("store identity", False, f"ServiceAccount {ns}/{sa_name} has "
+                       f"{', '.join(f'{k}={have.get(k)}' for k in wrong)}, model.yaml store.identity says "
+                       f"{', '.join(want[k] for k in wrong)}", "sync the Application (Argo CD sets it) or remove the "
                        "conflicting annotation")
-    return Finding("store identity", True, f"ServiceAccount {ns}/{sa_name} has {key}={want}")
+    labelled = f" and the rendered pods carry {', '.join(f'{k}={v}' for k, v in identity.pod_labels.items())}" \
+        if identity.pod_labels else ""
+    return Finding("store identity", True, f"ServiceAccount {ns}/{sa_name} has {shown}{labelled}")
+
+
+def _overlays_missing_pod_labels(config: Config, labels: dict[str, str]) -> list[str]:
+    """Overlays (k8s/overlays/<target>) whose serving pod template lacks `labels` (none asked: [])."""
+    if not labels:
+        return []
+    from tools import kustomize, paths
+
+    missing = []
+    for target in config.targets:
+        objects = kustomize.build(config.path.resolve().parent / paths.OVERLAYS_DIR / target)
+        deployment = next(o for o in objects if o.get("kind") == "Deployment"
+                          and o["metadata"].get("name") == names.DEPLOYMENT)
+        have = deployment["spec"]["template"]["metadata"].get("labels") or {}
+        if any(have.get(k) != v for k, v in labels.items()):
+            missing.append(f"{paths.OVERLAYS_DIR}/{target}")
+    return missing
 
 
 def check_image_pulls(cluster: Cluster, config: Config, images: list[str] | None = None, **_) -> Finding:

@@ -4,7 +4,8 @@
     python -m tools publish [--version N] [--config model.yaml] [--models-dir DIR] [--reports-dir DIR]
 
 Reads build/models/<name>/<layout>/<N>/ and writes it to `paths.store_version_uri(store.upload_uri, ...)`
-(`store.publish_uri`, else `store.uri`) through fsspec: gs:// (gcsfs), s3:// (s3fs) and file:// work.
+(`store.publish_uri`, else `store.uri`) through fsspec: gs:// (gcsfs), s3:// (s3fs), az:// (adlfs, the account from
+store.azure_account: tools/sources.py store_uri) and file:// work.
 
 The store's contract, which the init step of every serving pod relies on:
 - SHA256SUMS is written last, so a version directory without it is absent (an upload still running or cut

@@ -75,7 +75,7 @@ def check_cluster_store(config: Config) -> None:
         raise ConfigError(
             config.path.name,
             "store.uri",
-            f"{config.store.uri!r} cannot be fetched by a pod in a cluster: use gs://, s3:// or "
+            f"{config.store.uri!r} cannot be fetched by a pod in a cluster: use gs://, s3://, az:// or "
             "pvc://<claim>/<path> (file:// belongs in store.publish_uri, e.g. the NFS share behind a pvc:// store)",
         )
 
@@ -88,7 +88,7 @@ def pvc_store(store_uri: str) -> PvcStore | None:
     return PvcStore(claim=claim, path=sub.strip("/"))
 
 
-def fetch_source(store_uri: str, name: str, layout: str, version: int) -> str:
+def fetch_source(store_uri: str, name: str, layout: str, version: int, azure_account: str | None = None) -> str:
     """Where the init step copies a version from: an rclone on-the-fly remote, or the mounted claim."""
     uri = paths.store_version_uri(store_uri, name, layout, version)
     scheme, _, rest = uri.partition("://")
@@ -96,6 +96,15 @@ def fetch_source(store_uri: str, name: str, layout: str, version: int) -> str:
         return f":gcs:{rest}"
     if scheme == "s3":
         return f":s3:{rest}"
+    if scheme == "az":
+        if not azure_account:
+            raise UserError(f"store URI {store_uri} is an az:// URI but model.yaml sets no store.azure_account")
+        # rclone's azureblob backend with env_auth: the Azure SDK's default credential chain, which reads the
+        # AZURE_CLIENT_ID / AZURE_TENANT_ID / AZURE_FEDERATED_TOKEN_FILE that Azure Workload Identity's webhook
+        # injects (rclone docs/content/azureblob.md "Env Auth"; backend/azureblob/auth/auth.go). The account and
+        # env_auth ride in the connection string (docs/content/docs.md "Connection strings"), so the base
+        # Deployment's env stays the same for every store.
+        return f":azureblob,env_auth,account={azure_account}:{rest}"
     if scheme == "pvc":
         return f"{names.STORE_MOUNT}/{rest.partition('/')[2]}"
     raise UserError(f"store scheme {scheme}:// cannot be fetched by the init step")
@@ -130,7 +139,8 @@ def _context(config: Config, repo_root: Path, target: Target | None) -> dict[str
             target=target,
             layout=target.layout,
             digest=config.model.digests.get(target.layout),
-            model_source=fetch_source(config.store.uri, config.model.name, target.layout, config.model.version),
+            model_source=fetch_source(config.store.uri, config.model.name, target.layout, config.model.version,
+                                      config.store.azure_account),
             pvc=pvc_store(config.store.uri),
             threads=target.resources.cpu_cores,
         )
