@@ -1069,13 +1069,17 @@ def _read_canary(rollout: Rollout, node: _Node) -> Rollout:
 # TF_SET_ONEDNN_FPMATH_MODE: read once by `FPMathModeSetting()` (tensorflow/core/util/onednn_env_vars.cc); the
 # value "BF16" makes tensorflow/core/util/mkl_util.h `SetFPMathMode` call dnnl::set_default_fpmath_mode(bf16):
 # oneDNN may then compute fp32 convolutions and matmuls with bf16 inputs (oneapi-src/oneDNN
-# doc/programming_model/attributes_fpmath_mode.md: storage stays f32; any other value keeps strict fp32).
+# doc/programming_model/attributes_fpmath_mode.md: storage stays f32; any other value keeps strict fp32). The
+# oneDNN of TF 2.20 (3.7) does so only on AMX CPUs and computes strict fp32 elsewhere (oneDNN
+# src/cpu/x64/jit_brgemm_conv_utils.cpp `is_bf32 ... isa == avx512_core_amx`; docs/client-and-bench.md
+# #why-bf16-needs-amx), so bf16 on other nodes is accepted and changes nothing.
 ONEDNN_MODES = ("auto", "on", "off")
 MATH_MODES = ("fp32", "bf16")
 ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
 FPMATH_ENV = "TF_SET_ONEDNN_FPMATH_MODE"
-# The default, chosen by `make bench` (docs/client-and-bench.md#onednn-and-bf16): oneDNN on is at least as fast as
-# off on the Intel and AMD CPUs measured, and "auto" leaves it off on AMD/Intel CPUs without VNNI/BF16/AMX.
+# The default, chosen by `make bench` (docs/client-and-bench.md#onednn-and-bf16): oneDNN on served more images per
+# second than off at batch 8 and 32 on the AMD CPUs measured (Zen 4; Zen 3 without AVX-512, where "auto" leaves it
+# off); at batch 1 the Zen 3 was faster with it off.
 DEFAULT_ONEDNN = "on"
 DEFAULT_MATH = "fp32"
 

@@ -160,7 +160,7 @@ def test_onednn_section_interleaves_settings_and_reports_them(tiny_export, tmp_p
     out, docs = tmp_path / "bench", tmp_path / "docs"
     data = run_bench(tiny_export.config, out, quick=True, sections=("onednn",), progress=False, docs_dir=docs)
     od = data["results"]["onednn"]
-    names, _ = onednn_compare.settings_for(data["machine"]["flags"])
+    names, _ = onednn_compare.settings_for(machine.all_flags())
     assert od["settings"] == names and od["problems"] == []
     assert [c[1] for c in calls[:-1]] == [onednn_compare.SETTINGS[n] for n in names]  # one process per setting
     assert calls[-1] == (["--probe"], {"TF_ENABLE_ONEDNN_OPTS": None, "TF_SET_ONEDNN_FPMATH_MODE": None})
@@ -182,12 +182,12 @@ def test_onednn_section_interleaves_settings_and_reports_them(tiny_export, tmp_p
 def test_bf16_that_changes_no_bit_is_never_recommended(tiny_export, tmp_path, monkeypatch):
     from tools.bench import onednn_compare
 
-    names, _ = onednn_compare.settings_for(["avx512_bf16"])
+    amx = set(onednn_compare.BF16_MATH_FLAGS)  # a CPU where oneDNN could use bf16, yet this run's answers did not move
+    names, _ = onednn_compare.settings_for(amx)
     monkeypatch.setattr(onednn_compare, "_run", _fake_worker([], calls_shift=(1e-6,)))  # bf16 == on, bit for bit
     from tools.bench.measure import QUICK
 
-    od = onednn_compare.compare(tiny_export.config, QUICK, lambda _: None, paths.REPO_ROOT, ["avx512_bf16"],
-                                {"avx512_bf16"})
+    od = onednn_compare.compare(tiny_export.config, QUICK, lambda _: None, paths.REPO_ROOT, amx)
     assert od["settings"] == names and od["bf16_in_effect"] is False
     assert od["recommended"]["setting"] == "on"  # bf16 was fastest in the fake, but it was oneDNN on all along
 
@@ -225,9 +225,15 @@ def test_child_env_unsets_what_a_setting_leaves_to_tensorflow(monkeypatch):
 def test_settings_and_tensorflow_default_follow_the_cpu_flags():
     from tools.bench import onednn_compare
 
-    assert onednn_compare.settings_for(["avx512f", "avx512_bf16"])[0] == ["on", "off", "bf16"]
-    names, why = onednn_compare.settings_for(["avx2", "fma"])
-    assert names == ["on", "off"] and "avx512_bf16" in why
+    sapphire_rapids = set(onednn_compare.BF16_MATH_FLAGS) | {"avx2", "fma"}
+    assert onednn_compare.settings_for(sapphire_rapids)[0] == ["on", "off", "bf16"]
+    # oneDNN 3.7 computes fp32 in bf16 only on its avx512_core_amx ISA: AVX512_BF16 alone (Zen 4) is not enough
+    zen4 = {"avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16"}
+    names, why = onednn_compare.settings_for(zen4)
+    assert names == ["on", "off"] and "amx_bf16" in why and "avx512_bf16" not in why.split("lacks")[1]
+    names, why = onednn_compare.settings_for({"avx2", "fma"})
+    assert names == ["on", "off"] and "amx_tile" in why and "avx512_bf16" in why
+    assert onednn_compare.settings_for(sapphire_rapids - {"avx512_fp16"})[0] == ["on", "off"]
     # tensorflow/core/util/port.cc DefaultOneDnnPolicy: VNNI/BF16/AMX turn it on, whatever the vendor
     assert onednn_compare.tensorflow_default({"avx2", "avx512f"}) == ("off", [])
     assert onednn_compare.tensorflow_default({"avx512_vnni"}) == ("on", ["avx512_vnni"])

@@ -36,6 +36,19 @@ def test_orientation_defaults_to_upright():
     assert int(exif.orientation(tf.constant(jpeg[:4]))) == 1
 
 
+def test_orientation_skips_the_walk_only_where_it_could_find_nothing():
+    """issue 16: the signature search that skips the marker walk gives the walk's own answer, including for a
+    signature cut short by the end of the bytes (the walk reads missing bytes as 0)."""
+    jpeg = corpus.save(corpus.photo(16, 16), "JPEG")
+    turned = corpus.with_exif(jpeg, 6)
+    cut = turned.index(b"Exif") + 5  # "Exif\0" and the end: the walk matches, then reads no TIFF header
+    samples = [jpeg, turned, turned[:cut], turned[:cut + 1], jpeg[:2] + b"\xff\xe1\x00\x08Exif", b"Exif\x00\x00"]
+    for data in samples:
+        prefix = tf.strings.substr(tf.constant(data), 0, 65536 * 4)
+        assert int(exif.orientation(tf.constant(data))) == int(exif._walk(prefix)), data[:24]
+    assert int(exif.orientation(tf.constant(turned))) == 6  # the search does find a real segment
+
+
 def test_turned_jpeg_decodes_to_the_upright_size():
     jpeg = corpus.with_exif(corpus.save(corpus.photo(30, 50), "JPEG"), 6)
     out = preprocess.decode_and_resize(tf.constant(jpeg), (40, 48), 10_000)

@@ -97,8 +97,7 @@ def run_bench(config: Config, out_dir: Path | None = None, *, quick: bool = Fals
         if "onednn" in sections:  # issue 16: each setting in its own processes, so after the in-process sections
             from tools.bench import onednn_compare
 
-            results["onednn"] = onednn_compare.compare(config, plan, say, repo_root, info["flags"],
-                                                       machine.all_flags())
+            results["onednn"] = onednn_compare.compare(config, plan, say, repo_root, machine.all_flags())
     finally:
         v.close()
     data["seconds_total"] = time.perf_counter() - started

@@ -24,19 +24,33 @@ SETTINGS = {
     "off": {onednn.ENV: "0", onednn.FPMATH_ENV: None},
     "bf16": {onednn.ENV: "1", onednn.FPMATH_ENV: "BF16"},
 }
-# CPU flags with bf16 arithmetic oneDNN uses for an fp32 graph in bf16 math mode (/proc/cpuinfo names).
-BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+# What oneDNN needs to compute an fp32 graph in bf16 math mode: its avx512_core_amx ISA. In oneapi-src/oneDNN
+# v3.7.1 (the 3.7 line TensorFlow 2.20 pins, as v3.7.3) an f32 convolution, inner product or matmul runs in bf16
+# ("bf32") only there: src/cpu/x64/jit_brgemm_conv_utils.cpp `jcp.is_bf32 = ... && isa == avx512_core_amx`,
+# jit_brgemm_inner_product_utils.cpp `jbgp.is_bf32 = ... && jbgp.is_amx`, matmul/brgemm_matmul_utils.cpp
+# `bf32_dt(... && isa == avx512_core_amx)`, brgemm/brgemm_utils.cpp `maybe_try_bf32` (mayiuse(avx512_core_amx)).
+# Every other implementation accepts the mode and computes strict f32 (src/common/primitive_attr.cpp
+# `has_default_values` never checks fpmath), so AVX512_BF16 alone (Cooper Lake, AMD Zen 4) changes no bit.
+# src/cpu/x64/cpu_isa_traits.hpp `mayiuse(avx512_core_amx)`: AMX-INT8 and AMX-BF16 (on AMX-TILE, granted by the
+# kernel: cpu_isa_traits.cpp amx::init, arch_prctl ARCH_REQ_XCOMP_PERM) and avx512_core_fp16 (AVX512_FP16 on
+# AVX512 F/BW/VL/DQ, AVX512_VNNI, AVX512_BF16, and AVX-VNNI). /proc/cpuinfo names:
+BF16_MATH_FLAGS = ("amx_tile", "amx_int8", "amx_bf16", "avx512_fp16", "avx512_bf16", "avx512_vnni", "avx512f",
+                   "avx512bw", "avx512vl", "avx512dq", "avx_vnni")
 # tensorflow/tensorflow tensorflow/core/util/port.cc DefaultOneDnnPolicy (Linux): oneDNN on by default when the
 # CPU has any of these (whatever its vendor); /proc/cpuinfo names of port::CPUFeature AVX512_VNNI, AVX512_BF16,
 # AVX_VNNI, AMX_TILE, AMX_INT8, AMX_BF16.
 TF_DEFAULT_ON_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
 
 
-def settings_for(flags: list[str]) -> tuple[list[str], str]:
-    """The settings to measure on a CPU with these flags, and why bf16 is left out when it is."""
-    if any(f in flags for f in BF16_FLAGS):
+def settings_for(flags) -> tuple[list[str], str]:
+    """The settings to measure on a CPU with these flags (all of /proc/cpuinfo's), and why bf16 is left out when
+    it is: where oneDNN would not use bf16, the bf16 processes would only time oneDNN on again."""
+    missing = [f for f in BF16_MATH_FLAGS if f not in flags]
+    if not missing:
         return ["on", "off", "bf16"], ""
-    return ["on", "off"], f"bf16 not measured: this CPU has none of {', '.join(BF16_FLAGS)}"
+    return ["on", "off"], ("bf16 not measured: oneDNN 3.7 computes fp32 convolutions and matmuls in bf16 only on "
+                           f"AMX CPUs (its avx512_core_amx ISA); this CPU lacks {', '.join(missing)}, so "
+                           "TF_SET_ONEDNN_FPMATH_MODE=BF16 would change no bit here")
 
 
 def tensorflow_default(all_flags: set[str]) -> tuple[str, list[str]]:
@@ -50,14 +64,14 @@ def _run(argv: list[str], env: dict, repo_root: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def compare(config, plan, progress, repo_root: Path, flags: list[str], all_flags: set[str]) -> dict:
+def compare(config, plan, progress, repo_root: Path, all_flags: set[str]) -> dict:
     from tools.config import golden_tolerance_for
     from tools.goldenset.measure import max_difference
 
     import time
 
     started = time.perf_counter()
-    names, why_not = settings_for(flags)
+    names, why_not = settings_for(all_flags)
     job = {"config": config, "batch_sizes": list(plan.batch_sizes), "samples": plan.onednn_samples,
            "sample_seconds": plan.sample_seconds}
     runs: dict[str, list[dict]] = {n: [] for n in names}

@@ -523,9 +523,14 @@ def onednn_markdown(data: dict) -> list[str]:
               + "."]
     same = od["golden_differences"].get("bf16 vs on")
     if same is not None and same["max_abs_prob_diff"] == 0.0:
+        # bf16 is only measured where the flags show oneDNN's avx512_core_amx ISA (onednn_compare.BF16_MATH_FLAGS),
+        # so what is left to block it is AMX use itself: the kernel's permission (oneDNN cpu_isa_traits.cpp amx::init)
+        # or a cap (oneDNN doc/performance_considerations/dispatcher_control.md, ONEDNN_MAX_CPU_ISA).
         lines.append("- **bf16 math changed no answer by a single bit** (golden set, bf16 vs oneDNN fp32): this "
                      "TensorFlow build on this CPU did not compute the model in bf16, so the bf16 columns measure "
-                     "the same arithmetic as oneDNN on, and their differences are noise.")
+                     "the same arithmetic as oneDNN on, and their differences are noise. The flags list AMX: check "
+                     "that the kernel grants processes AMX (arch_prctl ARCH_REQ_XCOMP_PERM) and that ONEDNN_MAX_CPU_ISA "
+                     "does not cap oneDNN below AVX512_CORE_AMX.")
     if od["not_measured"]:
         lines.append(f"- {od['not_measured']}.")
     if od["problems"]:
