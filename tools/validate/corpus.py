@@ -413,9 +413,15 @@ def request_cases(max_image_pixels: int, max_request_pixels: int, max_request_by
     png, jpeg = _flat("PNG", h, w), _flat("JPEG", h, w)
     ratio = JPEG_RATIOS[int(jpeg_ratio(tf.constant([h, w]), input_size))] if fast_downscale else 1
     colour = np.full((64, 64, 3), tf.io.decode_jpeg(jpeg, channels=3, ratio=ratio).numpy()[0, 0], np.uint8)
-    # A request of a few flat images: what decoding would cost is the point, not what the request holds.
+    # Within the bound the images are decoded, up to 10 at once (tf.map_fn), at full size when fast_downscale is off.
     decoded_mb = -(-3 * min(fit, 10) * h * w // 2 ** 20)
     per_image = max_request_bytes // 2 + 1
+    over_bytes = () if per_image < 4096 else (  # a bound this small leaves no room for the padded JPEGs
+        # The request itself is held (and copied into tensors) before the graph runs: its bound counts its size.
+        CorpusCase("request_over_byte_bound", f"2 padded JPEGs of {per_image} bytes, one or two bytes over "
+                   "model.max_request_bytes in all", jpeg_with_padding(per_image), "error",
+                   message="bytes per request (model.max_request_bytes)",
+                   rss_bound_mb=REFUSED_MB + -(-4 * 2 * per_image // 2 ** 20), count=2),)
     return (
         CorpusCase("request_over_pixel_bound", f"{fit + 1} PNGs of {w}x{h} ({(fit + 1) * h * w} pixels in all), one "
                    "more than model.max_request_pixels lets through", png, "error",
@@ -423,12 +429,7 @@ def request_cases(max_image_pixels: int, max_request_pixels: int, max_request_by
         CorpusCase("request_within_pixel_bound", f"{fit} JPEGs of {w}x{h} ({fit * h * w} pixels in all), as many as "
                    "model.max_request_pixels lets through", jpeg, "prediction", reference=png_of(colour),
                    tolerance=1e-4, rss_bound_mb=SMALL_MB + decoded_mb, count=fit),
-        # The request itself is held (and copied into tensors) before the graph runs: its bound counts its size.
-        CorpusCase("request_over_byte_bound", f"2 padded JPEGs of {per_image} bytes, one or two bytes over "
-                   "model.max_request_bytes in all", jpeg_with_padding(per_image), "error",
-                   message="bytes per request (model.max_request_bytes)",
-                   rss_bound_mb=REFUSED_MB + -(-4 * 2 * per_image // 2 ** 20), count=2),
-    )
+    ) + over_bytes
 
 
 def _with_orientation(image: Image.Image, orientation: int) -> Image.Image:
