@@ -82,6 +82,8 @@ def export_info(settings: ModelSettings, version: int, layout: str, source: Sour
         "max_image_pixels": settings.max_image_pixels,
         "jpeg_fast_downscale": settings.jpeg_fast_downscale,
         "exif_orientation": settings.exif_orientation,
+        "max_request_pixels": settings.max_request_pixels,
+        "max_request_bytes": settings.max_request_bytes,
         "source": source.info,
         "signatures": {
             name: {
@@ -113,6 +115,8 @@ def build_servable(model: keras.Model, layout: str, source: SourceModel, setting
         max_image_pixels=settings.max_image_pixels,
         jpeg_fast_downscale=settings.jpeg_fast_downscale,
         exif_orientation=settings.exif_orientation,
+        max_request_pixels=settings.max_request_pixels,
+        max_request_bytes=settings.max_request_bytes,
     )
 
 

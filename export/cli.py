@@ -14,17 +14,26 @@ from pathlib import Path
 
 from tools import paths
 from tools.cliargs import positive_int
-from tools.config import ARCHITECTURES, MAX_IMAGE_PIXELS, PREPROCESSING_MODES, load_config
+from tools.config import (ARCHITECTURES, MAX_IMAGE_PIXELS, MAX_REQUEST_BYTES, MAX_REQUEST_PIXELS,
+                          PREPROCESSING_MODES, load_config, request_bounds_problem)
 from tools.errors import UserError, run_cli
 
 
-def image_pixels(text: str) -> int:
-    """--max-image-pixels: a positive integer no larger than MAX_IMAGE_PIXELS (an overflow in the graph
-    would otherwise make the servable refuse every image)."""
-    value = positive_int(text)
-    if value > MAX_IMAGE_PIXELS:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_IMAGE_PIXELS} (1 gigapixel), got {value}")
-    return value
+def _bounded(maximum: int, what: str):
+    """A positive integer no larger than `maximum` (an overflow in the graph would otherwise make the servable
+    refuse every request)."""
+    def parse(text: str) -> int:
+        value = positive_int(text)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum} ({what}), got {value}")
+        return value
+
+    return parse
+
+
+image_pixels = _bounded(MAX_IMAGE_PIXELS, "1 gigapixel")
+request_pixels = _bounded(MAX_REQUEST_PIXELS, "64 gigapixels")
+request_bytes = _bounded(MAX_REQUEST_BYTES, "2 GiB, TF Serving's largest gRPC message")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -47,6 +56,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=positive_int, help="classes returned per image")
     p.add_argument("--max-image-pixels", type=image_pixels,
                    help=f"declared width x height above this is rejected (1 to {MAX_IMAGE_PIXELS})")
+    p.add_argument("--max-request-pixels", type=request_pixels,
+                   help=f"declared pixels of all images of one request above this are rejected before decoding "
+                        f"(model.max_request_pixels; at least the image limit, at most {MAX_REQUEST_PIXELS})")
+    p.add_argument("--max-request-bytes", type=request_bytes,
+                   help=f"encoded bytes of all images of one request above this are rejected (1 to {MAX_REQUEST_BYTES})")
     p.add_argument("--no-jpeg-fast-downscale", action="store_true", help="always decode JPEGs at full size")
     p.add_argument("--no-exif-orientation", action="store_true",
                    help="serve JPEGs as stored, ignoring their EXIF Orientation tag")
@@ -65,6 +79,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.model_file and (args.architecture or args.weights):
             raise UserError("--model-file replaces the architecture: do not combine it with --architecture or --weights")
         config = load_config(args.config)
+        # The two pixel bounds as they will be exported (options over model.yaml), checked together.
+        image_limit = args.max_image_pixels or config.model.max_image_pixels
+        request_limit = args.max_request_pixels or config.model.max_request_pixels
+        problem = request_bounds_problem(image_limit, request_limit)
+        if problem:
+            raise UserError(f"--max-request-pixels / model.max_request_pixels {request_limit}: "
+                            + problem.replace("model.max_image_pixels", "the image limit"))
         source = config.model.source
         if args.model_file and not args.name and source.model_file is None:
             # model.name names model.yaml's own architecture ("resnet"): never give a user's model that name silently.
@@ -86,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             preprocessing=args.preprocessing,
             top_k=args.top_k,
             max_image_pixels=args.max_image_pixels,
+            max_request_pixels=args.max_request_pixels,
+            max_request_bytes=args.max_request_bytes,
             jpeg_fast_downscale=False if args.no_jpeg_fast_downscale else None,
             exif_orientation=False if args.no_exif_orientation else None,
             source_architecture=args.architecture,

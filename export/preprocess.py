@@ -1,6 +1,7 @@
 """Graph helpers that turn encoded image bytes into the model's input tensor.
 
-Each works eagerly (unit-tested that way) and inside the serving tf.function. Order per image: read the
+Each works eagerly (unit-tested that way) and inside the serving tf.function. First, for the whole batch: its
+encoded bytes and declared pixels against the request bounds (check_request_bounds). Then per image: read the
 declared size from the header, refuse it above the pixel limit, decode (large JPEGs at a reduced DCT scale),
 resize with antialiasing. Then, for the whole batch, the model's own normalization.
 """
@@ -95,6 +96,59 @@ def check_pixel_limit(shape: tf.Tensor, max_pixels: int) -> tf.Operation:
         ["image declares", h, "x", w, "pixels; the limit is", tf.constant(max_pixels, tf.int64), "pixels"],
         summarize=8,
     )
+
+
+def request_bytes(images: tf.Tensor) -> tf.Tensor:
+    """Encoded bytes of a batch in all (int64)."""
+    return tf.reduce_sum(tf.strings.length(images, unit="BYTE"))
+
+
+def request_pixels(images: tf.Tensor, max_image_pixels: int | None = None) -> tf.Tensor:
+    """Declared pixels of a batch in all (int64), from the headers alone; fails like declared_shape for an image
+    that is not a supported format, and like check_pixel_limit for one over `max_image_pixels` (so an image too
+    big on its own is named as such, not as a request too big).
+
+    A GIF counts its screen once: only its first frame is ever decoded (export/gif.py). Sides are capped at 2^31
+    before multiplying (a PNG or BMP header can declare up to 2^32 - 1), so a product stays below 2^62 and cannot
+    wrap around; the sum is taken in float64, exact below 2^53 (far above any bound) and clamped to 2^62.
+    """
+    def shape(data):
+        found = declared_shape(data)
+        if max_image_pixels is None:
+            return found
+        with tf.control_dependencies([check_pixel_limit(found, max_image_pixels)]):
+            return tf.identity(found)
+
+    shapes = tf.map_fn(shape, images, fn_output_signature=tf.TensorSpec([2], tf.int64))
+    sides = tf.minimum(shapes, 2 ** 31)
+    total = tf.reduce_sum(tf.cast(sides[:, 0] * sides[:, 1], tf.float64))
+    return tf.cast(tf.minimum(total, 2.0 ** 62), tf.int64)
+
+
+def check_request_bounds(images: tf.Tensor, max_pixels: int | None, max_bytes: int | None,
+                         max_image_pixels: int | None = None) -> tf.Tensor:
+    """`images`, passed through once the batch's encoded bytes and declared pixels are within the bounds (None: no
+    such bound); otherwise InvalidArgumentError (INVALID_ARGUMENT in TF Serving) naming the bound's model.yaml
+    key, the request's total and the limit. Nothing is decoded: one header parse per image and two sums.
+    Bytes are checked first; then each image against `max_image_pixels`, then the pixels in all.
+    """
+    count = tf.size(images, out_type=tf.int64)
+
+    def within(total, limit, unit, key):
+        # One formatted string, so TF Serving's message reads as one sentence with the numbers in it.
+        message = tf.strings.format("request holds {} images of {} " + unit + " in all: the limit is {} " + unit
+                                    + " per request (" + key + ")", [count, total, tf.constant(limit, tf.int64)])
+        return tf.debugging.Assert(total <= limit, [message])
+
+    if max_bytes is not None:
+        # Bytes first: the headers of a request already too big are not parsed.
+        with tf.control_dependencies([within(request_bytes(images), max_bytes, "bytes", "model.max_request_bytes")]):
+            images = tf.identity(images)
+    if max_pixels is not None:
+        with tf.control_dependencies([within(request_pixels(images, max_image_pixels), max_pixels, "pixels",
+                                             "model.max_request_pixels")]):
+            images = tf.identity(images)
+    return images
 
 
 def jpeg_ratio(shape: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
@@ -196,10 +250,13 @@ def normalize(images: tf.Tensor, mode: str) -> tf.Tensor:
 
 
 def decode_batch(images: tf.Tensor, size: tuple[int, int], max_pixels: int, fast_downscale: bool = True,
-                 exif_orientation: bool = True) -> tf.Tensor:
+                 exif_orientation: bool = True, max_request_pixels: int | None = None,
+                 max_request_bytes: int | None = None) -> tf.Tensor:
     """tf.string [n] -> float32 [n, h, w, 3] (0..255). Images differ in size, so each is decoded on its own;
-    map_fn runs several at once on the inter-op pool."""
+    map_fn runs several at once on the inter-op pool. With request bounds, the whole batch is checked against
+    them before the first image is decoded."""
     def one(data):
         return decode_and_resize(data, size, max_pixels, fast_downscale, exif_orientation)
 
+    images = check_request_bounds(images, max_request_pixels, max_request_bytes, max_pixels)
     return tf.map_fn(one, images, fn_output_signature=tf.TensorSpec([size[0], size[1], 3], tf.float32))

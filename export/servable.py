@@ -33,6 +33,8 @@ class Servable(tf.Module):
         max_image_pixels: int,
         jpeg_fast_downscale: bool,
         exif_orientation: bool = True,
+        max_request_pixels: int | None = None,
+        max_request_bytes: int | None = None,
     ):
         super().__init__(name="servable")
         if layout not in paths.LAYOUTS:
@@ -55,6 +57,9 @@ class Servable(tf.Module):
         self.max_image_pixels = max_image_pixels
         self.jpeg_fast_downscale = jpeg_fast_downscale
         self.exif_orientation = exif_orientation
+        # None: no bound of that kind (tools/config.py gives every export from model.yaml both).
+        self.max_request_pixels = max_request_pixels
+        self.max_request_bytes = max_request_bytes
         # An Asset is copied into the SavedModel's assets/ and its path rewritten on load.
         self.labels_asset = tf.saved_model.Asset(str(labels_file))
         self.labels = postprocess.labels_table(self.labels_asset, hashlib.sha256(Path(labels_file).read_bytes()).hexdigest())
@@ -70,7 +75,7 @@ class Servable(tf.Module):
     def preprocess(self, images: tf.Tensor) -> tf.Tensor:
         """Encoded bytes [n] -> the model's input batch, in this servable's layout."""
         pixels = preprocess.decode_batch(images, self.input_size, self.max_image_pixels, self.jpeg_fast_downscale,
-                                         self.exif_orientation)
+                                         self.exif_orientation, self.max_request_pixels, self.max_request_bytes)
         return self.from_pixels(pixels)
 
     def from_pixels(self, pixels: tf.Tensor) -> tf.Tensor:

@@ -30,6 +30,16 @@ MODEL_FILE_SUFFIXES = (".keras", ".h5")
 # so no decodable image has more than ~4.3e9 pixels; 1e9 (3 GB of decoded RGB for one image) is already more
 # than a serving pod should hold for one request, and keeps every product in the graph far below int64.
 MAX_IMAGE_PIXELS = 1_000_000_000
+# Upper bounds of the per-request bounds model.max_request_pixels / max_request_bytes (issue 13). 64 images at
+# the largest image limit, and 2 GiB: TF Serving's gRPC server takes messages up to 2^31 - 1 bytes
+# (tensorflow/serving tensorflow_serving/model_servers/server.cc: SetMaxMessageSize(tensorflow::kint32max)), so
+# no request can carry more. Both keep the batch totals in the graph (export/preprocess.py) far below int64.
+MAX_REQUEST_PIXELS = 64 * MAX_IMAGE_PIXELS
+MAX_REQUEST_BYTES = 2 ** 31 - 1
+# Their defaults, from the memory of the smallest pod (targets.cpu: 4 GiB, num_batch_threads 4); the arithmetic
+# is in model.yaml's comment and docs/hostile-input.md#memory-per-request.
+DEFAULT_MAX_REQUEST_PIXELS = 160_000_000
+DEFAULT_MAX_REQUEST_BYTES = 64 * 2 ** 20
 
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 _IMAGE_REPO_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
@@ -168,6 +178,10 @@ class ModelSettings:
     samples_dir: Path | None = None
     # issue 13: turn JPEGs upright by their EXIF orientation inside the graph (export/exif.py).
     exif_orientation: bool = True
+    # issue 13: what one Session::Run may hold in all (a request, or the batch TF Serving merged it into):
+    # declared pixels and encoded bytes, checked in the graph before any image is decoded.
+    max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
     @property
     def preprocessing_mode(self) -> str:
@@ -344,6 +358,15 @@ def _read_source(node: _Node) -> Source:
     return src
 
 
+def request_bounds_problem(max_image_pixels: int, max_request_pixels: int) -> str | None:
+    """Why a request pixel bound below the image bound is refused: one image the image bound lets through
+    would then be refused by the request bound, under the wrong name."""
+    if max_request_pixels < max_image_pixels:
+        return (f"must be at least model.max_image_pixels ({max_image_pixels}): one image at that limit must fit "
+                f"in a request, got {max_request_pixels}")
+    return None
+
+
 def _read_model(node: _Node) -> ModelSettings:
     source = _read_source(node.child("source", {}))
     digests_node = node.child("digests", {})
@@ -365,7 +388,14 @@ def _read_model(node: _Node) -> ModelSettings:
         digests=digests,
         samples_dir=node.optional_path("samples_dir"),
         exif_orientation=node.bool("exif_orientation", True),
+        max_request_pixels=node.int("max_request_pixels", DEFAULT_MAX_REQUEST_PIXELS, minimum=1,
+                                    maximum=MAX_REQUEST_PIXELS),
+        max_request_bytes=node.int("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES, minimum=1,
+                                   maximum=MAX_REQUEST_BYTES),
     )
+    problem = request_bounds_problem(model.max_image_pixels, model.max_request_pixels)
+    if problem:
+        node.fail(problem, "max_request_pixels")
     if source.model_file is None and model.top_k > source.classes:
         node.fail(f"must be at most the number of classes ({source.classes}), got {model.top_k}", "top_k")
     node.done()

@@ -4,7 +4,8 @@ import pytest
 from tests.config.test_config import mutate
 from tests.conftest import base_config_data
 from tools import paths
-from tools.config import MAX_IMAGE_PIXELS, ConfigError, load_config, parse_config
+from tools.config import (DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_PIXELS, MAX_IMAGE_PIXELS, MAX_REQUEST_BYTES,
+                          MAX_REQUEST_PIXELS, ConfigError, load_config, parse_config)
 from tools.errors import UserError
 
 
@@ -42,7 +43,40 @@ def test_misspelled_required_key_is_named():
 def test_max_image_pixels_is_bounded(value, message):
     with pytest.raises(ConfigError, match=rf"model.max_image_pixels: {message}"):
         parse_config(mutate("model.max_image_pixels", value))
-    assert parse_config(mutate("model.max_image_pixels", MAX_IMAGE_PIXELS)).model.max_image_pixels == MAX_IMAGE_PIXELS
+    data = mutate("model.max_image_pixels", MAX_IMAGE_PIXELS)
+    data["model"]["max_request_pixels"] = MAX_IMAGE_PIXELS  # one image at the limit must fit in a request
+    assert parse_config(data).model.max_image_pixels == MAX_IMAGE_PIXELS
+
+
+@pytest.mark.parametrize("key,maximum", [("max_request_pixels", MAX_REQUEST_PIXELS),
+                                         ("max_request_bytes", MAX_REQUEST_BYTES)])
+@pytest.mark.parametrize("value,message", [
+    (10_000_000_000_000_000_000, "must be at most {maximum}"),
+    (1e30, r"must be an integer, got the number 1e\+30"),
+    ("maximum+1", "must be at most {maximum}"),
+    (0, "must be at least 1"),
+    (True, "must be an integer"),
+])
+def test_request_bounds_are_bounded(key, maximum, value, message):
+    value = maximum + 1 if value == "maximum+1" else value
+    with pytest.raises(ConfigError, match=rf"model.{key}: {message.format(maximum=maximum)}"):
+        parse_config(mutate(f"model.{key}", value))
+    assert getattr(parse_config(mutate(f"model.{key}", maximum)).model, key) == maximum
+
+
+def test_request_bounds_default_and_cover_one_image():
+    data = base_config_data()
+    for key in ("max_request_pixels", "max_request_bytes"):
+        data["model"].pop(key, None)
+    model = parse_config(data).model
+    assert (model.max_request_pixels, model.max_request_bytes) == (DEFAULT_MAX_REQUEST_PIXELS, DEFAULT_MAX_REQUEST_BYTES)
+    # model.yaml states the defaults too, so the comment's arithmetic and the code cannot drift apart.
+    assert parse_config(base_config_data()).model.max_request_pixels == DEFAULT_MAX_REQUEST_PIXELS
+    assert parse_config(base_config_data()).model.max_request_bytes == DEFAULT_MAX_REQUEST_BYTES
+    data = mutate("model.max_request_pixels", 39_999_999)
+    with pytest.raises(ConfigError, match=r"model.max_request_pixels: must be at least model.max_image_pixels "
+                                          r"\(40000000\): one image at that limit must fit in a request, got 39999999"):
+        parse_config(data)
 
 
 def test_exif_switch_defaults_on_and_is_checked():

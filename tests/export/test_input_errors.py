@@ -7,7 +7,7 @@ import pytest
 from export import cli, labels
 from export.source import _check_container
 from tools import paths
-from tools.config import MAX_IMAGE_PIXELS
+from tools.config import MAX_IMAGE_PIXELS, MAX_REQUEST_BYTES, MAX_REQUEST_PIXELS
 from tools.errors import UserError
 
 
@@ -53,6 +53,28 @@ def test_max_image_pixels_option_is_a_usage_error(value, capsys):
         cli.parser().parse_args(["--max-image-pixels", value])
     assert exc.value.code == 2
     assert "--max-image-pixels" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option,maximum", [("--max-request-pixels", MAX_REQUEST_PIXELS),
+                                            ("--max-request-bytes", MAX_REQUEST_BYTES)])
+@pytest.mark.parametrize("value", ["10000000000000000000", "maximum+1", "0", "1e30"])
+def test_request_bound_options_are_usage_errors(option, maximum, value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.parser().parse_args([option, str(maximum + 1) if value == "maximum+1" else value])
+    assert exc.value.code == 2
+    assert option in capsys.readouterr().err
+    assert getattr(cli.parser().parse_args([option, str(maximum)]), option[2:].replace("-", "_")) == maximum
+
+
+def test_request_pixels_below_the_image_limit_is_refused_before_any_work(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = cli.main(["--max-image-pixels", "50000000", "--max-request-pixels", "40000000", "--output-dir", str(out),
+                     "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --max-request-pixels / model.max_request_pixels 40000000: must be at least the image limit "
+                   "(50000000): one image at that limit must fit in a request, got 40000000"]
+    assert not out.exists()
 
 
 def test_cli_labels_directory_is_one_line_exit_2(tmp_path, tiny_model_files):

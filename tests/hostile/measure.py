@@ -5,7 +5,10 @@
 - a GIF of `frames` frames of side x side (each under the pixel limit): peak memory growth and time of one
   request, measured in a fresh process (VmHWM reset per call, as make validate measures);
 - an 8-bit palette BMP against the JPEG and the PNG of the same RGB pixels: top-1 of each;
-- a JPEG stored turned with EXIF Orientation 2-8 against the upright JPEG: largest probability difference.
+- a JPEG stored turned with EXIF Orientation 2-8 against the upright JPEG: largest probability difference;
+- the request bounds (`--request-bounds-child`, in a fresh process, no export needed): the corpus' over-bound
+  request of 12 MP PNGs decoded with and without the bounds (peak memory growth, time), and the bounds' cost
+  on a batch of 32 small JPEGs.
 """
 from __future__ import annotations
 
@@ -111,6 +114,49 @@ def exif(export) -> dict:
     return out
 
 
+def request_bounds_child() -> dict:
+    """The preprocessing graph alone (no model), with model.yaml's default bounds and without any."""
+    import tensorflow as tf
+
+    from export import preprocess
+    from tools.config import DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_PIXELS
+    from tools.validate import badinput
+
+    size, limit = (224, 224), 40_000_000
+    over = next(c for c in corpus.request_cases(limit, DEFAULT_MAX_REQUEST_PIXELS, DEFAULT_MAX_REQUEST_BYTES, size)
+                if c.name == "request_over_pixel_bound")
+    spec = [tf.TensorSpec([None], tf.string)]  # one trace for every batch size, as in the SavedModel
+    bounded = tf.function(lambda s: preprocess.decode_batch(s, size, limit, max_request_pixels=DEFAULT_MAX_REQUEST_PIXELS,
+                                                            max_request_bytes=DEFAULT_MAX_REQUEST_BYTES),
+                          input_signature=spec)
+    unbounded = tf.function(lambda s: preprocess.decode_batch(s, size, limit), input_signature=spec)
+    small = tf.constant([corpus.save(corpus.photo(240 + i, 320, seed=i), "JPEG", quality=90) for i in range(32)])
+    for f in (bounded, unbounded):
+        f(small)  # traced and warm
+    out = {"request": over.description}
+    for name, f in (("with_bounds", bounded), ("without_bounds", unbounded)):
+        start = time.monotonic()
+        with badinput.PeakMemory() as peak:
+            try:
+                f(tf.constant(over.images))
+                result = "decoded"
+            except tf.errors.InvalidArgumentError as exc:
+                lines = exc.message.splitlines()
+                result = "refused: " + next((ln for ln in lines if "request holds" in ln), lines[0])[:160]
+        out[name] = {"result": result, "seconds": round(time.monotonic() - start, 3),
+                     "peak_growth_mb": round(peak.growth_mb, 1)}
+    times = {"with_bounds": [], "without_bounds": []}
+    for _ in range(40):  # interleaved, so a busy moment on the shared machine hits both alike
+        for name, f in (("with_bounds", bounded), ("without_bounds", unbounded)):
+            start = time.perf_counter()
+            f(small)
+            times[name].append(time.perf_counter() - start)
+    for name, values in times.items():
+        out[f"32_small_jpegs_fastest_ms_{name}"] = round(1000 * min(values), 2)
+        out[f"32_small_jpegs_median_ms_{name}"] = round(1000 * sorted(values)[len(values) // 2], 2)
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tests.hostile.measure", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -119,7 +165,12 @@ def main(argv=None) -> int:
     p.add_argument("--side", type=int, default=4000)
     p.add_argument("--gif-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--no-gif", action="store_true", help="skip the GIF measurement")
+    p.add_argument("--request-bounds-child", action="store_true",
+                   help="only the request bounds' figures (export_dir is not read)")
     args = p.parse_args(argv)
+    if args.request_bounds_child:
+        print(json.dumps(request_bounds_child(), indent=2))
+        return 0
     if args.gif_child:
         print(json.dumps(gif_child(args.export_dir, args.frames, args.side)))
         return 0

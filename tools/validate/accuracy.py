@@ -48,6 +48,36 @@ def read_samples(samples_dir: Path, labels: list[str]) -> tuple[list[Sample], np
     return samples, np.asarray(classes)
 
 
+def _declared_pixels(data: bytes) -> int:
+    """width x height as the header says, read as the served graph reads it; 0 for an unsupported image."""
+    import tensorflow as tf
+
+    from export.preprocess import declared_shape
+
+    try:
+        h, w = (int(v) for v in declared_shape(tf.constant(data)).numpy())
+    except tf.errors.InvalidArgumentError:  # the served answer names what is wrong with it
+        return 0
+    return h * w
+
+
+def request_chunks(samples: list[Sample], info: dict, batch: int = BATCH) -> list[list[Sample]]:
+    """The samples in consecutive requests of at most `batch` images that also stay within the export's request
+    bounds (export_info's max_request_pixels / max_request_bytes, issue 13): 32 phone photos of 12 MP would
+    otherwise be refused as one request. An image over a bound on its own goes alone (and is refused by name)."""
+    max_pixels, max_bytes = info.get("max_request_pixels"), info.get("max_request_bytes")
+    chunks, current, pixels, size = [], [], 0, 0
+    for s in samples:
+        p, b = (_declared_pixels(s.data) if max_pixels else 0), len(s.data)
+        if current and (len(current) == batch or (max_pixels and pixels + p > max_pixels)
+                        or (max_bytes and size + b > max_bytes)):
+            chunks.append(current)
+            current, pixels, size = [], 0, 0
+        current.append(s)
+        pixels, size = pixels + p, size + b
+    return chunks + ([current] if current else [])
+
+
 def keras_accuracies(source, samples: list[Sample], classes: np.ndarray, info: dict) -> dict[str, float]:
     """Top-1 accuracy of the source Keras model on the decoded samples, under each preprocessing mode."""
     pixels = correctness.decoded_pixels(samples, info)
@@ -68,8 +98,8 @@ def check_accuracy(report: Report, layout: str, export, info: dict, config: Conf
         return
     labels = [line.decode() for line in correctness.read_labels(export.path)]
     samples, classes = read_samples(samples_dir, labels)
-    served = np.concatenate([np.asarray(export.predict([s.data for s in samples[i:i + BATCH]])["classes"])[:, 0]
-                             for i in range(0, len(samples), BATCH)])
+    served = np.concatenate([np.asarray(export.predict([s.data for s in chunk])["classes"])[:, 0]
+                             for chunk in request_chunks(samples, info)])
     served_acc = float(np.mean(served == classes))
     model = source()
     key = (id(model.model), str(samples_dir), tuple(info["input_size"]), info["max_image_pixels"],

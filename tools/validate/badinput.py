@@ -46,16 +46,21 @@ class Case:
     tolerance: float = 0.0  # of probabilities, for same_as
 
 
-def corpus_cases(input_size: tuple[int, int] = (40, 48)) -> list[Case]:
-    """issue 13: the generated hostile/odd image corpus (tools/validate/corpus.py), as bad-input cases.
+def corpus_cases(input_size: tuple[int, int] = (40, 48), info: dict | None = None) -> list[Case]:
+    """issue 13: the generated hostile/odd image corpus (tools/validate/corpus.py), as bad-input cases, and
+    the whole-request cases against the bounds `info` (export_info.json) records, when it records them.
 
     A prediction must equal the answer to a lossless PNG of the pixels the image really holds; a refusal
     must be INVALID_ARGUMENT naming the reason; every case has its peak-memory bound."""
     from tools.validate import corpus
 
-    return [Case(f"corpus.{c.name}", c.description, [c.data], c.expect, c.message, c.rss_bound_mb,
-                 same_as=[c.reference] if c.reference is not None else None, tolerance=c.tolerance)
-            for c in corpus.cases(tuple(input_size))]
+    found = corpus.cases(tuple(input_size))
+    if info and "max_request_pixels" in info and "max_request_bytes" in info:
+        found += corpus.request_cases(info["max_image_pixels"], info["max_request_pixels"], info["max_request_bytes"],
+                                      tuple(input_size), info.get("jpeg_fast_downscale", True))
+    return [Case(f"corpus.{c.name}", c.description, c.images, c.expect, c.message, c.rss_bound_mb,
+                 same_as=c.references, tolerance=c.tolerance)
+            for c in found]
 
 
 def cases(input_size: tuple[int, int], batch_rss_mb: float) -> list[Case]:
@@ -226,9 +231,9 @@ def _rest_empty_batch(export) -> dict:
 
 
 def check_bad_inputs(report: Report, layout: str, export, input_size: tuple[int, int], k: int,
-                     batch_rss_mb: float) -> None:
+                     batch_rss_mb: float, info: dict | None = None) -> None:
     method = _method_name()
-    for index, case in enumerate(cases(input_size, batch_rss_mb) + corpus_cases(input_size)):
+    for index, case in enumerate(cases(input_size, batch_rss_mb) + corpus_cases(input_size, info)):
         ok, detail, figures = run_case(export, case, k)
         if case.name == "empty_batch":
             figures.update(_rest_empty_batch(export))

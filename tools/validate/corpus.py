@@ -1,6 +1,6 @@
 """The hostile and odd image corpus (issue 13): every case generated here from code, none stored as a blob.
 
-Each case is one request of one image with its expected outcome:
+Each case is one request of one image (or, for the request bounds, `count` copies of it) with its expected outcome:
 - "prediction": the answer must equal (within `tolerance`) the answer to `reference`, a lossless PNG of the
   pixels the image really holds (upright, first frame, palette looked up, 16 bits cut to 8 as libpng does);
 - "error": INVALID_ARGUMENT whose message contains `message`.
@@ -43,6 +43,15 @@ class CorpusCase:
     reference: bytes | None = None  # a PNG whose answer the prediction must equal
     tolerance: float = 1e-5
     rss_bound_mb: float = SMALL_MB
+    count: int = 1  # the request holds `count` copies of data (the reference request as many of reference)
+
+    @property
+    def images(self) -> list[bytes]:
+        return [self.data] * self.count
+
+    @property
+    def references(self) -> list[bytes] | None:
+        return None if self.reference is None else [self.reference] * self.count
 
     @property
     def extension(self) -> str:
@@ -357,6 +366,72 @@ def cases(input_size: tuple[int, int] = (40, 48)) -> tuple[CorpusCase, ...]:
     return tuple(out)
 
 
+# A photo of 12 MP (4000x3000), the size the issue's "64 x 12 MP" request is made of.
+PHOTO_SIDES = (3000, 4000)
+
+
+@functools.lru_cache(maxsize=2)
+def _flat(fmt: str, height: int, width: int) -> bytes:
+    """One flat colour: tiny when encoded, `height x width` pixels when decoded."""
+    return save(Image.new("RGB", (width, height), (90, 140, 200)), fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+
+
+def jpeg_with_padding(size: int) -> bytes:
+    """A small JPEG of exactly `size` bytes (at least 1 KB): COM segments after SOI make up the rest."""
+    body = save(photo(24, 32, seed=41), "JPEG", quality=90)
+    need = size - len(body)
+    if need < 0 or 0 < need < 4:
+        raise ValueError(f"cannot pad a {len(body)}-byte JPEG to {size} bytes")
+    segments = []
+    while need:
+        # A COM segment: FF FE, a 2-byte length that counts itself, up to 65533 bytes of text.
+        take = min(need, 65537)
+        if 0 < need - take < 4:
+            take = need - 4
+        segments.append(b"\xff\xfe" + struct.pack(">H", take - 2) + b"c" * (take - 4))
+        need -= take
+    return body[:2] + b"".join(segments) + body[2:]
+
+
+def request_cases(max_image_pixels: int, max_request_pixels: int, max_request_bytes: int,
+                  input_size: tuple[int, int] = (40, 48), fast_downscale: bool = True) -> tuple[CorpusCase, ...]:
+    """Whole requests against the export's request bounds (export_info's max_request_pixels/_bytes).
+
+    Over the pixel bound: flat PNGs of 12 MP (no reduced-scale decode), one more than fit: refused before any is
+    decoded. Within it: flat 12 MP JPEGs, as many as fit (decoded at a reduced scale by default), answered as a
+    PNG of their flat colour at that scale (libjpeg rounds it differently per scale). Over the byte bound: two
+    small JPEGs padded to one or two bytes over it in all.
+    """
+    import tensorflow as tf
+
+    from export.preprocess import JPEG_RATIOS, jpeg_ratio
+
+    h, w = PHOTO_SIDES
+    while h * w > max_image_pixels:  # a photo the image limit lets through on its own
+        h, w = h // 2, w // 2
+    fit = max_request_pixels // (h * w)
+    png, jpeg = _flat("PNG", h, w), _flat("JPEG", h, w)
+    ratio = JPEG_RATIOS[int(jpeg_ratio(tf.constant([h, w]), input_size))] if fast_downscale else 1
+    colour = np.full((64, 64, 3), tf.io.decode_jpeg(jpeg, channels=3, ratio=ratio).numpy()[0, 0], np.uint8)
+    # Within the bound the images are decoded, up to 10 at once (tf.map_fn), at full size when fast_downscale is off.
+    decoded_mb = -(-3 * min(fit, 10) * h * w // 2 ** 20)
+    per_image = max_request_bytes // 2 + 1
+    over_bytes = () if per_image < 4096 else (  # a bound this small leaves no room for the padded JPEGs
+        # The request itself is held (and copied into tensors) before the graph runs: its bound counts its size.
+        CorpusCase("request_over_byte_bound", f"2 padded JPEGs of {per_image} bytes, one or two bytes over "
+                   "model.max_request_bytes in all", jpeg_with_padding(per_image), "error",
+                   message="bytes per request (model.max_request_bytes)",
+                   rss_bound_mb=REFUSED_MB + -(-4 * 2 * per_image // 2 ** 20), count=2),)
+    return (
+        CorpusCase("request_over_pixel_bound", f"{fit + 1} PNGs of {w}x{h} ({(fit + 1) * h * w} pixels in all), one "
+                   "more than model.max_request_pixels lets through", png, "error",
+                   message="pixels per request (model.max_request_pixels)", rss_bound_mb=REFUSED_MB, count=fit + 1),
+        CorpusCase("request_within_pixel_bound", f"{fit} JPEGs of {w}x{h} ({fit * h * w} pixels in all), as many as "
+                   "model.max_request_pixels lets through", jpeg, "prediction", reference=png_of(colour),
+                   tolerance=1e-4, rss_bound_mb=SMALL_MB + decoded_mb, count=fit),
+    ) + over_bytes
+
+
 def _with_orientation(image: Image.Image, orientation: int) -> Image.Image:
     exif = image.getexif()
     exif[0x0112] = orientation
@@ -379,18 +454,20 @@ def _png_size(data: bytes, height: int, width: int) -> bytes:
     return data[:16] + struct.pack(">II", width, height) + data[24:]
 
 
-def write(directory) -> None:
-    """Write every case as <name>.<ext> plus expected.json into directory."""
+def write(directory, request_bounds: tuple[int, int, int] | None = None) -> None:
+    """Write every case as <name>.<ext> plus expected.json into directory; with request_bounds (max_image_pixels,
+    max_request_pixels, max_request_bytes) also the whole-request cases (one copy of the image; `count` says
+    how many the request holds)."""
     import json
     from pathlib import Path
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     expected = {}
-    for case in cases():
+    for case in cases() + (request_cases(*request_bounds) if request_bounds else ()):
         (d / f"{case.name}.{case.extension}").write_bytes(case.data)
         expected[case.name] = {"expect": case.expect, "message": case.message, "description": case.description,
-                               "rss_bound_mb": case.rss_bound_mb}
+                               "rss_bound_mb": case.rss_bound_mb, "count": case.count}
     (d / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
 
 

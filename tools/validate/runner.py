@@ -300,7 +300,7 @@ def _call_checks(run: _Run, layout: str, export: serving.LoadedExport, info: dic
             run.guard("accuracy.samples", layout, accuracy.check_accuracy, report, layout, export, info, config,
                       lambda: found.source)
     run.guard("badinput", layout, badinput.check_bad_inputs, report, layout, export, input_size, k,
-              batch_rss_bound_mb(config, layout))
+              batch_rss_bound_mb(config, layout), info)
 
 
 def discover_versions(config: Config, models_dir: Path) -> list[int]:

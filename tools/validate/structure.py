@@ -219,7 +219,8 @@ def check_export_info(report: Report, layout: str, path: Path, config: Config, v
         if key in info and want is not None and info[key] != want:
             problems.append(f"{key} is {info[key]!r} but {where} says {want!r}")
     own = {"preprocessing": settings.preprocessing_mode, "max_image_pixels": settings.max_image_pixels,
-           "jpeg_fast_downscale": settings.jpeg_fast_downscale, "exif_orientation": settings.exif_orientation}
+           "jpeg_fast_downscale": settings.jpeg_fast_downscale, "exif_orientation": settings.exif_orientation,
+           "max_request_pixels": settings.max_request_pixels, "max_request_bytes": settings.max_request_bytes}
     notes = [f"{k} {info[k]!r} (model.yaml: {v!r})" for k, v in own.items() if k in info and info[k] != v]
     source_note = _source_note(info, config)
     if source_note:
