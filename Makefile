@@ -49,11 +49,17 @@ render: $(STAMP) ## render k8s overlays and Argo CD objects from model.yaml
 check: $(STAMP) ## fail on render drift, build every overlay with kustomize, run schema and policy checks
 	$(PY) -m tools check $(ARGS)
 
-test: $(STAMP) promtool ## the whole test suite (slow-marked tests included; installs Debian's promtool if missing)
-	$(PY) -m pytest $(ARGS)
+# One pytest worker per core (pytest-xdist); a test file stays on one worker, so module fixtures are built once.
+# Most of the suite's time is single-threaded (graph building, SavedModel loading, grappler), so two workers on
+# two cores nearly halve it. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= auto
+TEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
+test: $(STAMP) promtool ## the whole test suite on every core (slow-marked tests included; installs Debian's promtool if missing)
+	$(PY) -m pytest $(TEST_PARALLEL) $(ARGS)
 
 test-fast: $(STAMP) promtool ## the test suite without tests marked slow
-	$(PY) -m pytest -m "not slow" $(ARGS)
+	$(PY) -m pytest $(TEST_PARALLEL) -m "not slow" $(ARGS)
 
 # issue 13: a bounded, seeded fuzz run of the served signature (tests/hostile/test_fuzz.py, Hypothesis).
 FUZZ_SECONDS ?= 300

@@ -26,6 +26,14 @@ def pytest_addoption(parser):
     )
 
 
+def pytest_collection_modifyitems(config, items):
+    """Files holding slow-marked tests run first. `make test` spreads whole files over one worker per core
+    (pytest-xdist --dist loadfile, in collection order): started last, the longest files would leave one core
+    idle while the other finishes them. The sort is stable, so every worker collects the same order."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The shared small model: one tiny ResNet-shaped Keras model and one export of it per test session.
 # Tests that need a broken export copy this one into tmp_path and break the copy.

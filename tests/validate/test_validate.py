@@ -16,6 +16,9 @@ from tools.config import parse_config
 from tools.validate import badinput, layouts, serving, validate
 from tools.validate.report import Report
 
+# Nearly every test here runs a whole validation (two loaders per layout, the corpus): seconds each.
+pytestmark = pytest.mark.slow
+
 LAST, FIRST = paths.LAYOUTS
 
 
