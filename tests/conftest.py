@@ -26,12 +26,20 @@ def pytest_addoption(parser):
     )
 
 
+SLOW_SECONDS = 30  # the cost of a slow-marked test that states none
+
+
 def pytest_collection_modifyitems(config, items):
-    """Files holding slow-marked tests run first. `make test` spreads whole files over one worker per core
-    (pytest-xdist --dist loadfile, in collection order): started last, the longest files would leave one core
-    idle while the other finishes them. The sort is stable, so every worker collects the same order."""
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)
+    """The costliest files first, by the seconds their slow marks state. `make test` hands whole files to one
+    worker per core (pytest-xdist --dist loadfile, in collection order); the longest started last would leave
+    one core idle while the other finishes them (longest-first is the classic fix for that). The sort is
+    stable and uses only the marks, so every worker collects the same order."""
+    cost: dict = {}
+    for item in items:
+        mark = item.get_closest_marker("slow")
+        if mark is not None:
+            cost[item.path] = cost.get(item.path, 0) + mark.kwargs.get("seconds", SLOW_SECONDS)
+    items.sort(key=lambda item: -cost.get(item.path, 0))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ def dataset(n: int, sizes: tuple[int, int], seed: int):
     return jpegs, labels
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=120)
 def test_trained_model_exported_by_the_cli_classifies_new_images_in_both_layouts(tmp_path):
     keras.utils.set_random_seed(3)
     train_jpegs, train_labels = dataset(360, (40, 70), seed=1)

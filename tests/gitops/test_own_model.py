@@ -91,7 +91,7 @@ def run(clone, what: str, *args: str, ok: bool = True) -> subprocess.CompletedPr
     return result
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=300)  # three exports and three validations, each in its own process
 def test_own_model_from_file_to_a_pinned_bump_branch_and_rederived_from_the_store(own_template, tmp_path, fakes):
     clone = Clone(*own_template, tmp_path, fakes)
     model_file = clone.root / "models" / f"{NAME}.keras"

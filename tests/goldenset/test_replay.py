@@ -15,6 +15,9 @@ from tools import paths
 from tools.goldenset import overlay, replay
 from tools.validate import serving
 
+# Exports of the tiny model and of wrong ones, replayed through TF Serving's loader.
+pytestmark = pytest.mark.slow(seconds=15)
+
 
 def golden_dir(tmp_path, tiny_export, tiny_validation, target="cpu", version=1):
     config = tiny_export.config

@@ -21,6 +21,9 @@ from tools import paths
 from tools.goldenset import overlay
 from tools.render import names
 
+# The analysis Job's script against real exports (the golden set's session fixtures).
+pytestmark = pytest.mark.slow(seconds=30)
+
 
 @pytest.fixture(scope="module")
 def job_pod(tmp_path_factory):

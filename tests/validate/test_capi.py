@@ -18,6 +18,9 @@ from tools import digests, paths
 from tools.validate import capi, serving, validate
 from tools.validate import tfs_formats as tfs
 
+# Every test here loads an export through the C API (grappler runs on the first call): tens of seconds each.
+pytestmark = pytest.mark.slow(seconds=20)
+
 LAST, FIRST = paths.LAYOUTS
 
 
