@@ -29,3 +29,10 @@ def failed(report: Report, name: str, layout: str | None = LAST) -> str:
 
 def run(tiny_export, tmp_path, config=None, **kwargs) -> Report:
     return validate(config or tiny_export.config, reports_dir=tmp_path / "reports", **kwargs)
+
+
+def config_data(tiny_export) -> dict:
+    """The tiny export's model.yaml as data."""
+    from tests.conftest import tiny_config_data
+
+    return tiny_config_data(tiny_export.model_file, tiny_export.labels_file)

@@ -14,7 +14,7 @@ import yaml
 from tools import digests, paths
 from tools.config import parse_config
 from tools.validate import serving
-from tests.validate.helpers import FIRST, LAST, check, failed, run, vdir
+from tests.validate.helpers import FIRST, LAST, check, config_data, failed, run, vdir
 
 # Nearly every test here runs a whole validation (two loaders per layout, the corpus): seconds each.
 pytestmark = pytest.mark.slow(seconds=20)
@@ -128,7 +128,7 @@ def test_nchw_graph_where_a_cpu_target_would_serve_it(tiny_export, tmp_path, mod
 
 
 def test_saved_model_newer_than_the_serving_image(tiny_export, tmp_path, models):
-    data = yaml.safe_load(yaml.safe_dump(_config_data(tiny_export)))
+    data = yaml.safe_load(yaml.safe_dump(config_data(tiny_export)))
     data["targets"]["cpu"]["image"]["tag"] = "2.19.0"
     config = parse_config(data)
     report = run(tiny_export, tmp_path, config=config, paths_=[vdir(models, tiny_export)])

@@ -13,7 +13,7 @@ import yaml
 from tools import digests, paths
 from tools.validate import badinput, layouts, serving, validate
 from tools.validate.report import Report
-from tests.validate.helpers import FIRST, LAST, check, failed, run, vdir
+from tests.validate.helpers import FIRST, LAST, check, config_data, failed, run, vdir
 
 # Nearly every test here runs a whole validation (two loaders per layout, the corpus): seconds each.
 pytestmark = pytest.mark.slow(seconds=20)
@@ -156,15 +156,9 @@ def test_peak_memory_above_the_bound_fails():
 
 # ------------------------------------------------------------------------------------------ CLI
 
-def _config_data(tiny_export) -> dict:
-    from tests.conftest import tiny_config_data
-
-    return tiny_config_data(tiny_export.model_file, tiny_export.labels_file)
-
-
 def _write_config(tiny_export, tmp_path) -> Path:
     path = tmp_path / "model.yaml"
-    path.write_text(yaml.safe_dump(_config_data(tiny_export)))
+    path.write_text(yaml.safe_dump(config_data(tiny_export)))
     return path
 
 
