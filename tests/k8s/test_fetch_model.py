@@ -154,19 +154,27 @@ def test_a_malformed_digest_is_refused(tmp_path, store, digest):
     assert_refused(run(tmp_path, str(source), digest), tmp_path, "MODEL_DIGEST must be sha256:<64 lowercase hex>")
 
 
-def test_remote_stores_go_through_rclone(tmp_path, store):
-    """gs:// and s3:// are rclone on-the-fly remotes; a stand-in rclone records how it is called."""
-    source, digest = publish(store)
+def fake_rclone(tmp_path, *record_lines: str):
+    """A stand-in rclone on a bin/ folder: writes its argv and then `record_lines` (shell words, expanded) to
+    $RECORD, and copies $FAKE_BUCKETS/<bucket path> into the destination."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     rclone = bin_dir / "rclone"
     rclone.write_text(
         "#!/bin/sh\n"
-        'echo "$@" > "$RECORD"; echo "region=${RCLONE_S3_REGION:-}" >> "$RECORD"\n'
-        'for last; do :; done\n'
+        'echo "$@" > "$RECORD"\n'
+        + "".join(f'echo "{line}" >> "$RECORD"\n' for line in record_lines)
+        + 'for last; do :; done\n'
         'src=$(echo "$@" | awk \'{print $(NF-1)}\')\n'
         'cp -R "$FAKE_BUCKETS/${src#:*:}/." "$last/"\n')
     rclone.chmod(rclone.stat().st_mode | stat.S_IXUSR)
+    return bin_dir
+
+
+def test_remote_stores_go_through_rclone(tmp_path, store):
+    """gs:// and s3:// are rclone on-the-fly remotes; a stand-in rclone records how it is called."""
+    source, digest = publish(store)
+    bin_dir = fake_rclone(tmp_path, "region=${RCLONE_S3_REGION:-}")
     buckets = tmp_path / "buckets"
     shutil.copytree(store, buckets / "team-models" / "tf")
     record = tmp_path / "rclone-argv"
@@ -197,17 +205,8 @@ def test_an_azure_blob_store_goes_through_rclone_with_the_injected_identity(tmp_
     """az:// renders to rclone's azureblob backend with env_auth and the account in the connection string; the
     stand-in rclone sees the variables Azure Workload Identity's webhook injects, passed through untouched."""
     source, digest = publish(store)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    rclone = bin_dir / "rclone"
-    rclone.write_text(
-        "#!/bin/sh\n"
-        'echo "$@" > "$RECORD"\n'
-        'echo "client=${AZURE_CLIENT_ID:-} tenant=${AZURE_TENANT_ID:-} token=${AZURE_FEDERATED_TOKEN_FILE:-}" >> "$RECORD"\n'
-        'for last; do :; done\n'
-        'src=$(echo "$@" | awk \'{print $(NF-1)}\')\n'
-        'cp -R "$FAKE_BUCKETS/${src#:*:}/." "$last/"\n')
-    rclone.chmod(rclone.stat().st_mode | stat.S_IXUSR)
+    bin_dir = fake_rclone(tmp_path, "client=${AZURE_CLIENT_ID:-} tenant=${AZURE_TENANT_ID:-} "
+                                    "token=${AZURE_FEDERATED_TOKEN_FILE:-}")
     buckets = tmp_path / "buckets"
     shutil.copytree(store, buckets / "models" / "tf")
     record = tmp_path / "rclone-argv"
