@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import difflib
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,13 +37,14 @@ from ruamel.yaml import YAML
 from tools import digests as digest_files
 import fsspec
 
-from tools import kustomize, paths, proc, publish, render, sources
+from tools import kustomize, paths, publish, render, sources
 from tools.bump import manifest_diff
 from tools.bump.model_yaml import set_version
 from tools.check import golden
 from tools.config import Config, load_config, parse_config
 from tools.errors import UserError
 from tools.goldenset import overlay as goldenset_overlay
+from tools.pull_request import Proposal, current_branch, git, require_clean, run_check
 
 BRANCH_PREFIX = "model/"
 
@@ -75,25 +75,6 @@ class Plan:
 
 def branch_name(config: Config, version: int) -> str:
     return f"{BRANCH_PREFIX}{config.model.name}-v{version}"
-
-
-def git(repo_root: Path, *args: str, check: bool = True) -> proc.Result:
-    return proc.run(["git", *args], cwd=repo_root, check=check)
-
-
-def _current_branch(repo_root: Path) -> str:
-    result = git(repo_root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
-    if result.returncode != 0:
-        raise UserError("HEAD is detached: check out the branch the pull request should go into, then bump")
-    return result.stdout.strip()
-
-
-def _require_clean(repo_root: Path) -> None:
-    status = git(repo_root, "status", "--porcelain", "--untracked-files=all").stdout.splitlines()
-    if status:
-        shown = ", ".join(line.strip() for line in status[:3]) + (" ..." if len(status) > 3 else "")
-        raise UserError(f"the worktree has uncommitted changes ({shown}): commit or stash them first "
-                        "(the bump commits only its own changes and must be able to undo them)")
 
 
 def _require_published(config: Config, version: int, exports: dict[str, publish.Export]) -> None:
@@ -167,8 +148,8 @@ def plan(repo_root: Path | str = paths.REPO_ROOT, version: int = 0, *, publish_c
          remote: str = "origin") -> Plan:
     """Check every precondition and compute the whole change; writes nothing. UserError on any refusal."""
     repo_root = Path(repo_root).resolve()
-    base = _current_branch(repo_root)
-    _require_clean(repo_root)
+    base = current_branch(repo_root, "bump")
+    require_clean(repo_root, "the bump commits only its own changes and must be able to undo them")
     config = load_config(repo_root / paths.MODEL_YAML)
     name, current = config.model.name, config.model.version
     first_pin = version == current and not config.model.digests
@@ -295,118 +276,33 @@ def bump(repo_root: Path | str = paths.REPO_ROOT, version: int = 0, *, dry_run: 
     return p
 
 
-class _Undo:
-    """What has been done so far, and how to take it back."""
-
-    def __init__(self, p: Plan, remote: str):
-        self.p, self.remote = p, remote
-        self.branch_created = self.pushed = False
-        self.written: list[str] = []
-
-    def __call__(self) -> list[str]:
-        """Restore the user's branch and worktree; returns problems that could not be undone."""
-        p, problems = self.p, []
-        root = p.repo_root
-        if self.branch_created or self.written:
-            git(root, "checkout", "--force", "--quiet", p.base, check=False)
-            untracked = set(git(root, "ls-files", "--others", "--exclude-standard", check=False).stdout.splitlines())
-            for rel in self.written:
-                if rel in untracked:
-                    (root / rel).unlink(missing_ok=True)
-        if self.branch_created and git(root, "branch", "-D", p.branch, check=False).returncode != 0:
-            problems.append(f"could not delete branch {p.branch}")
-        if self.pushed and git(root, "push", "--quiet", self.remote, "--delete", p.branch, check=False).returncode:
-            problems.append(f"could not delete {p.branch} from {self.remote}: delete it there by hand")
-        now = git(root, "rev-parse", "HEAD", check=False).stdout.strip()
-        if _branch_or_none(root) != p.base or now != p.head:
-            problems.append(f"HEAD is {now[:12]}, not {p.base} at {p.head[:12]}")
-        if git(root, "status", "--porcelain", "--untracked-files=all", check=False).stdout.strip():
-            problems.append("the worktree still has changes (see git status)")
-        return problems
-
-
-def _branch_or_none(root: Path) -> str | None:
-    result = git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
-    return result.stdout.strip() if result.returncode == 0 else None
-
-
 def _apply(p: Plan, remote: str, out: Callable[[str], None]) -> None:
-    root, undo, step = p.repo_root, _Undo(p, remote), "preparing"
-    try:
-        step = f"creating branch {p.branch}"
-        git(root, "switch", "--quiet", "-c", p.branch)
-        undo.branch_created = True
-
-        step = "writing model.yaml and re-rendering"
-        undo.written.append(paths.MODEL_YAML)
+    root = p.repo_root
+    with Proposal(root, p.base, p.head, p.branch, remote, f"bump to v{p.version}") as change:
+        change.create_branch()
+        change.step = "writing model.yaml and re-rendering"
+        change.written.append(paths.MODEL_YAML)
         _write_atomic(root / paths.MODEL_YAML, p.model_yaml_new)
-        undo.written += list(p.rendered) + list(p.golden)
+        change.written += list(p.rendered) + list(p.golden)
         changed = render.render(root)
-        undo.written += changed
+        change.written += changed
         if (root / paths.GOLDEN_DIR).is_dir():
             # Golden files of the built overlays change with every version; `make test` compares them.
             golden_changed = golden.write(root)
-            undo.written += golden_changed
+            change.written += golden_changed
             changed += golden_changed
 
-        step = "`python -m tools check` on the bumped tree"
-        try:
-            proc.run([sys.executable, "-m", "tools", "check"], cwd=root)
-        except proc.CommandError as exc:
-            failed = [line for line in exc.stdout.splitlines() if line.startswith("✗")]
-            print(exc.stdout, file=sys.stderr)
-            raise UserError(f"check failed: {'; '.join(failed) or exc}") from None
+        change.step = "`python -m tools check` on the bumped tree"
+        run_check(root)
 
-        step = "committing"
+        change.step = "committing"
         git(root, "add", "--", paths.MODEL_YAML, *sorted(set(changed)))
         git(root, "commit", "--quiet", "-m", p.commit_message)
 
-        step = f"pushing {p.branch} to {remote}"
-        git(root, "push", "--quiet", "-u", remote, p.branch)
-        undo.pushed = True
-
-        step = "opening the pull request with `gh pr create`"
-        message = _open_pull_request(p, remote)
-
-        git(root, "switch", "--quiet", p.base)
+        change.push()
+        message = change.open(p.title, p.body)
         out(message)
         out(f"You are back on {p.base}; the bump is on branch {p.branch} (`git switch {p.branch}` to amend it).")
-    except BaseException as exc:
-        problems = undo()
-        what = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
-        state = (f"nothing was kept: back on {p.base} at {p.head[:12]} with the worktree as it was"
-                 f"{', branch ' + p.branch + ' deleted' if undo.branch_created else ''}"
-                 f"{' (also from ' + remote + ')' if undo.pushed else ''}")
-        if problems:
-            state = "undoing it did not fully work: " + "; ".join(problems)
-        if isinstance(exc, KeyboardInterrupt):
-            print(f"error: interrupted while {step}; {state}", file=sys.stderr)
-            raise
-        raise UserError(f"bump to v{p.version} failed while {step}: {what}; {state}") from None
-
-
-def _open_pull_request(p: Plan, remote: str) -> str:
-    gh = shutil.which("gh")
-    if gh is None:
-        url = _compare_url(git(p.repo_root, "remote", "get-url", remote).stdout.strip(), p.base, p.branch)
-        return (f"Pushed {p.branch} to {remote}. `gh` is not installed, so open the pull request yourself"
-                f"{': ' + url if url else ''}\n  title: {p.title}\n  base: {p.base}  head: {p.branch}\n"
-                f"  body:\n\n{p.body}")
-    with tempfile.TemporaryDirectory(prefix="bump-pr-") as scratch:
-        body_file = Path(scratch) / "body.md"
-        body_file.write_text(p.body)
-        result = proc.run([gh, "pr", "create", "--title", p.title, "--body-file", str(body_file),
-                           "--base", p.base, "--head", p.branch], cwd=p.repo_root)
-    return f"Opened the pull request: {result.stdout.strip() or p.branch}"
-
-
-def _compare_url(remote_url: str, base: str, branch: str) -> str | None:
-    """GitHub's "open a pull request" page for a github.com remote (https or ssh form)."""
-    for prefix in ("https://github.com/", "git@github.com:", "ssh://git@github.com/"):
-        if remote_url.startswith(prefix):
-            repo = remote_url[len(prefix):].removesuffix(".git")
-            return f"https://github.com/{repo}/compare/{base}...{branch}?expand=1"
-    return None
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from tools import paths
+from tools.cliargs import require_kubernetes_client
 from tools.config import load_config
 from tools.errors import UserError, run_cli
 
@@ -33,10 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         from tools import doctor
         from tools.doctor.cluster import Cluster
 
-        try:
-            from kubernetes import config as k8s_config
-        except ImportError:
-            raise UserError("the kubernetes Python client is not installed: run `make venv`") from None
+        require_kubernetes_client()
+        from kubernetes import config as k8s_config
 
         def connect(context):
             try:

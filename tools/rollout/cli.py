@@ -4,14 +4,8 @@ from __future__ import annotations
 import argparse
 
 from tools import paths
+from tools.cliargs import add_cluster_access
 from tools.errors import run_cli
-
-
-def _mapping(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key or not value:
-        raise argparse.ArgumentTypeError(f"expected CLUSTER=CONTEXT, got {text!r}")
-    return key, value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,10 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--remote", default="origin", help="git remote to push the branch to (default: origin)")
     p.add_argument("--no-evidence", dest="evidence", action="store_false",
                    help="do not read the clusters for failed canary analyses (`make status`) to quote in the body")
-    p.add_argument("--kubeconfig", default=None, help="kubeconfig for the evidence (default: $KUBECONFIG or ~/.kube/config)")
-    p.add_argument("--context", default=None, help="context of the cluster Argo CD runs in (default: current)")
-    p.add_argument("--cluster", action="append", type=_mapping, default=[], metavar="CLUSTER=CONTEXT",
-                   help="kubeconfig context for an Argo CD destination, as for `make status`; repeatable")
+    add_cluster_access(p, "kubeconfig context for an Argo CD destination, as for `make status`; repeatable")
     return p
 
 

@@ -13,22 +13,19 @@ says which versions, which commit, and, when `make status` can read the clusters
 Refuses, naming the problem and changing nothing, unless: the worktree is clean and on a branch; a version change
 exists to revert; it is not itself a rollback; branch rollback/<name>-v<version> does not exist (locally or on the
 remote). If any step fails (revert conflict, check, push, gh), everything is undone as `make bump` does: the branch
-is deleted (also on the remote if pushed), HEAD and the worktree are what they were. The git and gh steps are
-tools/bump's (git, _compare_url).
+is deleted (also on the remote if pushed), HEAD and the worktree are what they were. The branch, check, push, pull
+request and undo steps are tools/pull_request.py's, shared with `make bump`.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import yaml
 
-from tools import paths, proc
-# The bump's pull-request step serves the rollback too: both push a branch, then `gh pr create` (or print
-# what to open when gh is missing) from the same fields (repo_root, title, body, base, branch).
-from tools.bump import _branch_or_none, _open_pull_request, git
+from tools import paths
+from tools.pull_request import Proposal, current_branch, git, require_clean, run_check
 from tools.config import load_config
 from tools.errors import UserError
 
@@ -80,14 +77,8 @@ def last_bump(root: Path) -> tuple[str, int, int, str, bool] | None:
 def plan(repo_root: Path | str = paths.REPO_ROOT, *, remote: str = "origin",
          evidence: list[str] | None = None) -> Rollback:
     root = Path(repo_root)
-    base = _branch_or_none(root)
-    if base is None:
-        raise UserError("HEAD is detached: check out the branch the pull request should go into, then roll back")
-    status = git(root, "status", "--porcelain", "--untracked-files=all").stdout.splitlines()
-    if status:
-        shown = ", ".join(line.strip() for line in status[:3]) + (" ..." if len(status) > 3 else "")
-        raise UserError(f"the worktree has uncommitted changes ({shown}): commit or stash them first "
-                        "(the rollback commits only the revert and must be able to undo it)")
+    base = current_branch(root, "roll back")
+    require_clean(root, "the rollback commits only the revert and must be able to undo it")
     config = load_config(root / paths.MODEL_YAML)
     name = config.model.name
     found = last_bump(root)
@@ -124,76 +115,26 @@ def _body(r: Rollback) -> str:
     return "\n".join(out) + "\n"
 
 
-class _Undo:
-    def __init__(self, r: Rollback, remote: str):
-        self.r, self.remote = r, remote
-        self.branch_created = self.pushed = self.reverting = False
-
-    def __call__(self) -> list[str]:
-        r, root, problems = self.r, self.r.repo_root, []
-        if self.reverting:
-            git(root, "revert", "--abort", check=False)
-        if self.branch_created:
-            git(root, "checkout", "--force", "--quiet", r.base, check=False)
-            git(root, "clean", "-fdq", check=False)  # only files the revert wrote: the tree was clean before
-            if git(root, "branch", "-D", r.branch, check=False).returncode != 0:
-                problems.append(f"could not delete branch {r.branch}")
-        if self.pushed and git(root, "push", "--quiet", self.remote, "--delete", r.branch, check=False).returncode:
-            problems.append(f"could not delete {r.branch} from {self.remote}: delete it there by hand")
-        now = git(root, "rev-parse", "HEAD", check=False).stdout.strip()
-        if _branch_or_none(root) != r.base or now != r.head:
-            problems.append(f"HEAD is {now[:12]}, not {r.base} at {r.head[:12]}")
-        if git(root, "status", "--porcelain", "--untracked-files=all", check=False).stdout.strip():
-            problems.append("the worktree still has changes (see git status)")
-        return problems
-
-
 def apply(r: Rollback, remote: str = "origin", out: Callable[[str], None] = print) -> None:
-    root, undo, step = r.repo_root, _Undo(r, remote), "preparing"
-    try:
-        step = f"creating branch {r.branch}"
-        git(root, "switch", "--quiet", "-c", r.branch)
-        undo.branch_created = True
-
-        step = f"reverting {r.commit[:12]}"
-        undo.reverting = True
+    root = r.repo_root
+    with Proposal(root, r.base, r.head, r.branch, remote, f"rollback of v{r.from_version}") as change:
+        change.create_branch()
+        change.step = f"reverting {r.commit[:12]}"
+        change.reverting = change.reverted = True
         result = git(root, "revert", "--no-commit", *(["-m", "1"] if r.merge else []), r.commit, check=False)
         if result.returncode != 0:
             conflicts = git(root, "diff", "--name-only", "--diff-filter=U", check=False).stdout.split()
             raise UserError("the revert conflicts with later commits in " + (", ".join(conflicts) or result.stderr.strip())
                             + ": revert by hand, or bump to a fixed version")
         git(root, "commit", "--quiet", "-m", r.message)
-        undo.reverting = False
+        change.reverting = False
 
-        step = "`python -m tools check` on the reverted tree"
-        try:
-            proc.run([sys.executable, "-m", "tools", "check"], cwd=root)
-        except proc.CommandError as exc:
-            failed = [line for line in exc.stdout.splitlines() if line.startswith("✗")]
-            print(exc.stdout, file=sys.stderr)
-            raise UserError(f"check failed: {'; '.join(failed) or exc}") from None
-
-        step = f"pushing {r.branch} to {remote}"
-        git(root, "push", "--quiet", "-u", remote, r.branch)
-        undo.pushed = True
-
-        step = "opening the pull request with `gh pr create`"
-        message = _open_pull_request(r, remote)
-        git(root, "switch", "--quiet", r.base)
+        change.step = "`python -m tools check` on the reverted tree"
+        run_check(root)
+        change.push()
+        message = change.open(r.title, r.body)
         out(message)
         out(f"You are back on {r.base}; the rollback is on branch {r.branch}.")
-    except BaseException as exc:
-        problems = undo()
-        what = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
-        state = (f"nothing was kept: back on {r.base} at {r.head[:12]} with the worktree as it was"
-                 f"{', branch ' + r.branch + ' deleted' if undo.branch_created else ''}"
-                 f"{' (also from ' + remote + ')' if undo.pushed else ''}")
-        if problems:
-            state = "undoing it did not fully work: " + "; ".join(problems)
-        if isinstance(exc, KeyboardInterrupt):
-            print(f"error: interrupted while {step}; {state}", file=sys.stderr)
-            raise
-        raise UserError(f"rollback of v{r.from_version} failed while {step}: {what}; {state}") from None
 
 
 def cluster_evidence(config, **kube) -> list[str]:

@@ -4,15 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tools.cliargs import add_cluster_access, require_kubernetes_client
 from tools.config import load_config
-from tools.errors import UserError, run_cli
-
-
-def _mapping(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key or not value:
-        raise argparse.ArgumentTypeError(f"expected CLUSTER=CONTEXT, got {text!r}")
-    return key, value
+from tools.errors import run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,11 +15,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools status", description=status.__doc__.split("\n\n")[0],
                                 epilog="Rows marked * are not converged (not Synced, not Healthy, or not serving "
                                 "the version model.yaml pins); the notes under the table say why.")
-    p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-    p.add_argument("--context", default=None, help="context of the cluster Argo CD runs in (default: current)")
-    p.add_argument("--cluster", action="append", type=_mapping, default=[], metavar="CLUSTER=CONTEXT",
-                   help="kubeconfig context for an Argo CD destination (its name or server URL); repeatable. "
-                   "Default: the context whose cluster server is the destination server")
+    add_cluster_access(p, "kubeconfig context for an Argo CD destination (its name or server URL); repeatable. "
+                          "Default: the context whose cluster server is the destination server")
     p.add_argument("--config", type=Path, default=None, help="model.yaml to read (default: the repository's)")
     return p
 
@@ -36,10 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         from tools import status
 
-        try:
-            import kubernetes  # noqa: F401
-        except ImportError:
-            raise UserError("the kubernetes Python client is not installed: run `make venv`") from None
+        require_kubernetes_client()
         print(status.status(load_config(args.config), kubeconfig=args.kubeconfig, context=args.context,
                             cluster_contexts=dict(args.cluster)), end="")
         return 0
