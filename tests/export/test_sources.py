@@ -158,6 +158,26 @@ def test_an_absent_source_comes_from_the_store_by_sha256_and_is_checked(tmp_path
     assert not list((tmp_path / "repo" / paths.SOURCES_DIR).iterdir())  # nothing half-written left behind
 
 
+def test_an_absent_source_is_read_from_the_cache_when_its_copy_there_is_the_pinned_one(tmp_path):
+    """What CI's `make export` after `make verify-digests` does: the fetched copy is used, the store not read."""
+    import hashlib
+
+    from tools import sources
+
+    data = b"the model, fetched before"
+    sha = hashlib.sha256(data).hexdigest()
+    config = source_config(tmp_path, sha)  # its store is an empty folder: reading it would fail
+    cached = paths.source_cache_file(tmp_path / "repo", sha, ".keras")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(data)
+    lines = []
+    assert sources.resolve(config, 1, log=lines.append) == cached
+    assert lines == [f"mine.keras is absent here: using the cached copy {cached}"]
+    cached.write_bytes(b"changed in the cache")  # never used unverified: the store is asked, and has nothing
+    with pytest.raises(UserError, match="is not in the model store"):
+        sources.resolve(config, 1)
+
+
 def test_an_absent_source_without_a_pin_is_an_error(tmp_path):
     from tools import sources
 

@@ -174,20 +174,29 @@ def test_an_own_model_export_without_a_name_is_refused(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=25)
 @pytest.mark.parametrize("stated, passes", [("none", False), ("caffe", True)])
 def test_labelled_samples_catch_the_wrong_preprocessing(caffe_model, tmp_path, stated, passes):
+    """The accuracy.samples check on its own (tools/validate/accuracy.py), given what validation gives it: the export
+    loaded as TF Serving loads it, its export_info, and the source model its record names. A whole `tools validate`
+    running it on a model with samples_dir: tests/gitops/test_own_model.py."""
     from export.api import export_model
     from tests.conftest import tiny_config_data
     from tools.config import parse_config
-    from tools.validate import validate
+    from tools.validate import accuracy, reference, serving, structure
+    from tools.validate.report import Report
 
     data = tiny_config_data(caffe_model / "colors.keras", caffe_model / "colors.txt")
     data["model"].update(name="colors", preprocessing=stated, samples_dir=str(caffe_model / "samples"))
     config = parse_config(data)
-    out = tmp_path / "models"
-    export_model(config, output_dir=out, layouts=("channels_last",), verbose=False)
-    report = validate(config, 1, out, reports_dir=tmp_path / "reports", write=False)
+    path = export_model(config, output_dir=tmp_path / "models", layouts=("channels_last",),
+                        verbose=False)["channels_last"]
+    info = structure.read_export_info(path)
+    found = reference.find_source(info, config)
+    assert found.source is not None, found.where
+    report = Report(model="colors", version=1)
+    accuracy.check_accuracy(report, "channels_last", serving.LoadedExport(path, "channels_last", "colors", 1), info,
+                            config, lambda: found.source)
     [check] = [c for c in report.checks if c.name == "accuracy.samples" and c.layout == "channels_last"]
     assert check.passed is passes, check.detail
     if passes:

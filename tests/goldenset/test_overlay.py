@@ -17,10 +17,11 @@ from tools.goldenset import overlay
 
 
 @pytest.fixture
-def pinned_repo(tmp_path, tiny_validation):
-    """A repository copy pinning the tiny export's digests, with its validation report (renamed to resnet v1)."""
+def pinned_repo(tmp_path, tiny_golden):
+    """A repository copy pinning the tiny export's digests, with its report holding the golden set (tiny_golden,
+    renamed to resnet v1)."""
     root = copy_repo(tmp_path / "repo")
-    report = json.loads(paths.validation_report(tiny_validation[1], "tiny", 1, "json").read_text())
+    report = json.loads(paths.validation_report(tiny_golden[1], "tiny", 1, "json").read_text())
     report["model"] = "resnet"
     reports = root / paths.REPORTS_DIR
     reports.mkdir(parents=True)
@@ -102,8 +103,8 @@ def test_the_built_configmap_is_schema_valid_under_the_limit_and_mounted_by_the_
         assert env["SMOKE_GOLDEN_DIR"] == mount["mountPath"] and mount["readOnly"] is True
 
 
-def test_a_golden_set_over_the_limit_is_refused_naming_the_largest_images(tiny_export, tiny_validation):
-    golden = copy.deepcopy(tiny_validation[0].golden_set)
+def test_a_golden_set_over_the_limit_is_refused_naming_the_largest_images(tiny_export, tiny_golden):
+    golden = copy.deepcopy(tiny_golden[0].golden_set)
     name = next(iter(golden["images"]))
     golden["images"][name]["data"] = "A" * (overlay.LIMIT_BYTES + 1)
     golden["images"][name]["bytes"] = overlay.LIMIT_BYTES

@@ -8,10 +8,10 @@ import pytest
 
 from tools import paths
 from tools.goldenset import record
-from tools.validate import serving, validate
 
 
-def test_report_holds_images_and_each_layouts_answers(tiny_export, tiny_validation):
+@pytest.mark.slow(seconds=45)  # a whole validation (tiny_validation)
+def test_report_holds_images_and_each_layouts_answers(tiny_loaded, tiny_validation):
     report, reports_dir = tiny_validation
     golden = report.golden_set
     assert set(golden["layouts"]) == set(paths.LAYOUTS)
@@ -20,7 +20,7 @@ def test_report_holds_images_and_each_layouts_answers(tiny_export, tiny_validati
     assert len(golden["images"]) >= 8
     for layout, entry in golden["layouts"].items():
         assert entry["digest"] == report.exports[layout].digest and entry["top_k"] == 3
-        export = serving.LoadedExport(tiny_export.dirs[layout], layout, "tiny", 1)
+        export = tiny_loaded[layout]
         for answer in entry["answers"]:
             data = base64.b64decode(golden["images"][answer["name"]]["data"])
             [row] = record.answer_rows(export.predict([data]))
@@ -31,15 +31,18 @@ def test_report_holds_images_and_each_layouts_answers(tiny_export, tiny_validati
     assert "Golden set (replayed by the PostSync smoke test" in report.to_markdown()
 
 
-@pytest.mark.slow
-def test_two_validations_record_identical_golden_sets(tiny_export, tiny_validation, tmp_path):
+@pytest.mark.slow(seconds=10)  # tiny_golden
+def test_a_validation_and_a_second_recording_give_identical_golden_sets(tiny_validation, tiny_golden):
+    """Deterministic: the images drawn again, each layout loaded again and asked again (tiny_golden records with
+    validation's own record_layout, without validation's other checks) give the same golden set, byte for byte
+    in the reports on disk."""
     first = paths.validation_report(tiny_validation[1], "tiny", 1, "json").read_text()
-    validate(tiny_export.config, models_dir=tiny_export.root, reports_dir=tmp_path)
-    second = paths.validation_report(tmp_path, "tiny", 1, "json").read_text()
+    second = paths.validation_report(tiny_golden[1], "tiny", 1, "json").read_text()
     assert json.loads(first)["golden_set"] == json.loads(second)["golden_set"]
+    assert json.loads(first)["golden_set"]["layouts"]  # not two empty sets
 
 
-def test_small_top1_lead_is_flagged_against_the_widest_target_margin(tiny_export):
+def test_small_top1_lead_is_flagged_against_the_widest_target_margin(tiny_export, tiny_loaded):
     from tools.config import parse_config
     from tools.validate.report import ExportResult, Report
     from tests.conftest import tiny_config_data
@@ -49,14 +52,14 @@ def test_small_top1_lead_is_flagged_against_the_widest_target_margin(tiny_export
     config = parse_config(data)
     report = Report(model="tiny", version=1)
     report.exports["channels_last"] = ExportResult(path="x", digest="sha256:" + "0" * 64)
-    export = serving.LoadedExport(tiny_export.dirs["channels_last"], "channels_last", "tiny", 1)
+    export = tiny_loaded["channels_last"]
     entry = record.record_layout(report, "channels_last", export, config, (40, 48))
     assert entry["answers"] and not any(a["stable"] for a in entry["answers"])
     [recorded] = [c for c in report.checks if c.name == "golden_set.recorded"]
     assert recorded.passed and f"{len(entry['answers'])} flagged unstable" in recorded.detail
 
 
-def test_user_samples_join_the_set_with_their_labels(tiny_export, tmp_path):
+def test_user_samples_join_the_set_with_their_labels(tiny_export, tiny_loaded, tmp_path):
     from PIL import Image
 
     from tools.config import parse_config
@@ -69,7 +72,7 @@ def test_user_samples_join_the_set_with_their_labels(tiny_export, tmp_path):
     data["model"]["samples_dir"] = str(tmp_path / "samples")
     report = Report(model="tiny", version=1)
     report.exports["channels_last"] = ExportResult(path="x", digest=None)
-    export = serving.LoadedExport(tiny_export.dirs["channels_last"], "channels_last", "tiny", 1)
+    export = tiny_loaded["channels_last"]
     record.record_layout(report, "channels_last", export, parse_config(data), (40, 48))
     sample = report.golden_set["images"]["red/one.png"]
     assert (sample["source"], sample["label"], sample["width"]) == ("sample", "red", 30)

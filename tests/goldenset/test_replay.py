@@ -16,14 +16,14 @@ from tools.goldenset import overlay, replay
 from tools.validate import serving
 
 # Exports of the tiny model and of wrong ones, replayed through TF Serving's loader.
-pytestmark = pytest.mark.slow(seconds=15)
+pytestmark = pytest.mark.slow(seconds=7)
 
 
-def golden_dir(tmp_path, tiny_export, tiny_validation, target="cpu", version=1):
+def golden_dir(tmp_path, tiny_export, tiny_golden, target="cpu", version=1):
     config = tiny_export.config
     if version != config.model.version:
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, version=version))
-    expected, images = overlay.render_texts(tiny_validation[0].golden_set, config, config.targets[target])
+    expected, images = overlay.render_texts(tiny_golden[0].golden_set, config, config.targets[target])
     return write_golden(tmp_path / "golden", {paths.GOLDEN_EXPECTED_FILE: expected, paths.GOLDEN_IMAGES_FILE: images})
 
 
@@ -34,13 +34,13 @@ def run(url, directory, version=1, deadline=5.0):
 
 
 @pytest.mark.parametrize("target", ["cpu", "gpu"])
-def test_the_right_export_passes_per_image_and_batched(serving_double, tiny_export, tiny_validation, tmp_path, capsys,
+def test_the_right_export_passes_per_image_and_batched(serving_double, tiny_export, tiny_golden, tmp_path, capsys,
                                                        target):
-    directory = golden_dir(tmp_path, tiny_export, tiny_validation, target)
+    directory = golden_dir(tmp_path, tiny_export, tiny_golden, target)
     _, code = run(serving_double.rest_url, directory)
     out = capsys.readouterr()
     assert code == 0, out.err
-    images = len(tiny_validation[0].golden_set["images"])
+    images = len(tiny_golden[0].golden_set["images"])
     batch = tiny_export.config.targets[target].batching.max_batch_size  # 4 in the tiny config
     assert f"answered all {images} golden images (one by one and in one request of {batch})" in out.out
     rest = [c for c in serving_double.calls if c.protocol == "rest"]
@@ -57,9 +57,9 @@ def wrong_double(wrong_exports):
 
 @pytest.mark.parametrize("case", ["other model, channels_first", "labels shuffled", "other preprocessing"])
 def test_a_wrong_servable_fails_naming_the_first_differing_image(wrong_double, wrong_exports, tiny_export,
-                                                                 tiny_validation, tmp_path, capsys, case):
+                                                                 tiny_golden, tmp_path, capsys, case):
     version = list(wrong_exports).index(case) + 1
-    directory = golden_dir(tmp_path, tiny_export, tiny_validation, "cpu", version)
+    directory = golden_dir(tmp_path, tiny_export, tiny_golden, "cpu", version)
     script, code = run(wrong_double.rest_url, directory, version)
     err = capsys.readouterr().err
     assert code == 1
@@ -80,23 +80,23 @@ def test_a_wrong_servable_fails_naming_the_first_differing_image(wrong_double, w
 
 
 def test_a_server_answering_404_until_the_deadline_fails_with_the_deadline_message(serving_double, tiny_export,
-                                                                                      tiny_validation, tmp_path, capsys):
-    directory = golden_dir(tmp_path, tiny_export, tiny_validation, "cpu", version=7)  # the double has 1 and 2
+                                                                                      tiny_golden, tmp_path, capsys):
+    directory = golden_dir(tmp_path, tiny_export, tiny_golden, "cpu", version=7)  # the double has 1 and 2
     _, code = run(serving_double.rest_url, directory, version=7, deadline=1.0)
     err = capsys.readouterr().err
     assert code == 1
     assert "(deadline reached): HTTP 404: {'error': 'Servable not found for request: Specific(tiny, 7)'}" in err
 
 
-def _repo_with_report(tmp_path, tiny_validation):
+def _repo_with_report(tmp_path, tiny_golden):
     root = tmp_path / "repo"
-    shutil.copytree(tiny_validation[1], root / paths.REPORTS_DIR)
+    shutil.copytree(tiny_golden[1], root / paths.REPORTS_DIR)
     return root
 
 
 def test_make_smoke_passes_for_the_right_model_and_fails_for_a_wrong_one(serving_double, wrong_double, tiny_export,
-                                                                        tiny_validation, tmp_path, capsys):
-    root = _repo_with_report(tmp_path, tiny_validation)
+                                                                        tiny_golden, tmp_path, capsys):
+    root = _repo_with_report(tmp_path, tiny_golden)
     assert replay.smoke(serving_double.rest_url, "cpu", version=1, deadline=5, repo_root=root,
                         config=tiny_export.config) == 0
     assert "smoke test passed: tiny version 1" in capsys.readouterr().out
@@ -109,10 +109,10 @@ def test_make_smoke_passes_for_the_right_model_and_fails_for_a_wrong_one(serving
     assert "smoke test FAILED" in capsys.readouterr().err
 
 
-def test_make_smoke_replays_the_committed_golden_set_by_default(serving_double, tiny_export, tiny_validation, tmp_path,
+def test_make_smoke_replays_the_committed_golden_set_by_default(serving_double, tiny_export, tiny_golden, tmp_path,
                                                                capsys):
     root = tmp_path / "repo"
-    golden = golden_dir(tmp_path, tiny_export, tiny_validation, "gpu")
+    golden = golden_dir(tmp_path, tiny_export, tiny_golden, "gpu")
     shutil.copytree(golden, overlay.golden_dir(root, f"{paths.OVERLAYS_DIR}/gpu"))
     assert replay.smoke(serving_double.rest_url, "gpu", repo_root=root, config=tiny_export.config) == 0
     assert "within 0.02" in capsys.readouterr().out  # the gpu target's tolerance

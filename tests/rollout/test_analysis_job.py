@@ -13,11 +13,12 @@ import sys
 
 import pytest
 
-from tests.goldenset.conftest import tiny_validation, wrong_exports  # noqa: F401  (session fixtures)
-from tests.observability.helpers import build_overlays, objects_of
+from tests.goldenset.conftest import labels_shuffled_export, tiny_golden, tiny_loaded  # noqa: F401  (session fixtures)
+from tests.k8s.helpers import copy_repo, write_config
+from tests.observability.helpers import objects_of
 from tests.rollout.helpers import canary_data
 from tests.serving_double import ServingDouble
-from tools import paths
+from tools import kustomize, paths, render
 from tools.goldenset import overlay
 from tools.render import names
 
@@ -28,8 +29,11 @@ pytestmark = pytest.mark.slow(seconds=30)
 @pytest.fixture(scope="module")
 def job_pod(tmp_path_factory):
     """(the golden-set AnalysisTemplate's Job pod spec, {ConfigMap name: data}) of the built gpu canary overlay."""
-    built, _ = build_overlays(tmp_path_factory.mktemp("canary-job"), canary_data())
-    objects = built["gpu"]
+    # Only the gpu overlay is built (its Job is what runs here); the cpu one renders from the same templates.
+    repo = copy_repo(tmp_path_factory.mktemp("canary-job") / "repo")
+    write_config(repo / paths.MODEL_YAML, canary_data())
+    render.render(repo)
+    objects = kustomize.build(repo / paths.OVERLAYS_DIR / "gpu")
     template = [o for o in objects_of(objects, "AnalysisTemplate") if o["metadata"]["name"] == names.ANALYSIS_GOLDEN_SET][0]
     pod = template["spec"]["metrics"][0]["provider"]["job"]["spec"]["template"]["spec"]
     return pod, {o["metadata"]["name"]: o.get("data") or {} for o in objects_of(objects, "ConfigMap")}
@@ -61,27 +65,27 @@ def run_job(pod, config_maps, tmp_path, url, golden_files, version):
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
 
-def golden_files(tiny_export, tiny_validation, version):
+def golden_files(tiny_export, tiny_golden, version):
     config = tiny_export.config
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, version=version))
-    expected, images = overlay.render_texts(tiny_validation[0].golden_set, config, config.targets["gpu"])
+    expected, images = overlay.render_texts(tiny_golden[0].golden_set, config, config.targets["gpu"])
     return {paths.GOLDEN_EXPECTED_FILE: expected, paths.GOLDEN_IMAGES_FILE: images}
 
 
-def test_the_analysis_job_passes_for_the_reviewed_model(job_pod, serving_double, tiny_export, tiny_validation, tmp_path):
+def test_the_analysis_job_passes_for_the_reviewed_model(job_pod, serving_double, tiny_export, tiny_golden, tmp_path):
     pod, config_maps = job_pod
     result = run_job(pod, config_maps, tmp_path, serving_double.rest_url,
-                     golden_files(tiny_export, tiny_validation, 1), version=1)
+                     golden_files(tiny_export, tiny_golden, 1), version=1)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "answered all" in result.stdout
 
 
-def test_the_analysis_job_fails_for_a_model_that_answers_differently(job_pod, wrong_exports, tiny_export,
-                                                                     tiny_validation, tmp_path):
+def test_the_analysis_job_fails_for_a_model_that_answers_differently(job_pod, labels_shuffled_export, tiny_export,
+                                                                     tiny_golden, tmp_path):
     pod, config_maps = job_pod
     # The canary serves the labels-shuffled export as the new version: the golden set recorded at review says otherwise.
-    with ServingDouble({"tiny": {2: wrong_exports["labels shuffled"]}}) as double:
+    with ServingDouble({"tiny": {2: labels_shuffled_export}}) as double:
         result = run_job(pod, config_maps, tmp_path, double.rest_url,
-                         golden_files(tiny_export, tiny_validation, 2), version=2)
+                         golden_files(tiny_export, tiny_golden, 2), version=2)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "golden" in (result.stdout + result.stderr).lower()
