@@ -113,7 +113,7 @@ def tampered(tiny_export, tmp_path_factory) -> Validated:
     return Validated(report=report, reports_dir=tmp / "reports", version_dir=target)
 
 
-@pytest.mark.slow(seconds=30)
+@pytest.mark.slow(seconds=30)  # builds `tampered`, which the tests below share
 def test_tampered_file(tampered):
     report = tampered.report
     assert failed(report, "structure.digest") == \
@@ -144,7 +144,7 @@ def test_invalid_warmup_records(tampered):
 
 
 def test_wrong_signature(tiny_export, tmp_path, models):
-    """Validated whole: the runner stops its calls at the signatures, so this costs the loads only."""
+    """Validated whole: the runner stops its calls at the signatures, so this costs the loads only (~1 s)."""
     import tensorflow as tf
 
     target = vdir(models, tiny_export)
@@ -243,7 +243,7 @@ def _naming(config, model_file, **changes):
         config.model.source, model_file=model_file)))
 
 
-@pytest.mark.slow(seconds=30)
+@pytest.mark.slow(seconds=25)
 def test_parity_uses_the_exports_own_source_not_model_yaml(tiny_export, tmp_path):
     """model.yaml naming another model file changes nothing: the reference is the file the export records,
     found by its sha256 in the source cache (build/sources of the repository model.yaml is in)."""
@@ -256,7 +256,7 @@ def test_parity_uses_the_exports_own_source_not_model_yaml(tiny_export, tmp_path
     assert info.passed and "made from model file tiny.keras; model.yaml names other.keras" in info.detail
 
 
-@pytest.mark.slow(seconds=60)
+@pytest.mark.slow(seconds=50)
 def test_parity_without_the_source_at_hand_is_not_run_and_names_where_it_looked(tiny_export, tmp_path):
     # model.yaml in an empty folder: no build/sources beside it.
     config = _naming(tiny_export.config, _other_model(tmp_path), path=tmp_path / "model.yaml")
@@ -271,7 +271,7 @@ def test_parity_without_the_source_at_hand_is_not_run_and_names_where_it_looked(
     assert check(report, "correctness.parity").passed and report.passed
 
 
-@pytest.mark.slow(seconds=30)
+@pytest.mark.slow(seconds=25)
 def test_parity_fails_when_the_source_holds_other_weights(tiny_export, tmp_path, models):
     """An export whose record names a file with other weights than the graph holds: parity catches it."""
     other = _other_model(tmp_path)

@@ -19,8 +19,7 @@ from tools.validate import capi, serving, validate
 from tools.validate import tfs_formats as tfs
 from tools.validate.report import Report
 
-# Every test here loads an export through the C API (grappler runs on the first call): tens of seconds each.
-pytestmark = pytest.mark.slow(seconds=20)
+# A test that loads an export through the C API (grappler runs on the first call) is marked with its cost.
 
 LAST, FIRST = paths.LAYOUTS
 
@@ -76,6 +75,7 @@ def test_a_missing_library_is_named(tmp_path):
 
 # ------------------------------------------------------------------------------------------ sessions
 
+@pytest.mark.slow(seconds=20)
 @pytest.mark.parametrize("layout", paths.LAYOUTS)
 def test_load_and_run_both_signatures_equal_the_python_path(tiny_export, layout):
     imgs = images()
@@ -90,6 +90,7 @@ def test_load_and_run_both_signatures_equal_the_python_path(tiny_export, layout)
             assert np.max(np.abs(got["probabilities"] - want["probabilities"])) == 0.0
 
 
+@pytest.mark.slow(seconds=5)
 def test_warmup_records_replay_through_the_session(tiny_export):
     """Every warmup record, as TF Serving replays it at load: the request's tensors by the SignatureDef's names."""
     from tensorflow_serving.apis import prediction_log_pb2
@@ -108,6 +109,7 @@ def test_warmup_records_replay_through_the_session(tiny_export):
             assert out["probabilities"].shape[0] == len(inputs[paths.INPUT_KEY])
 
 
+@pytest.mark.slow(seconds=5)
 def test_a_graph_error_comes_back_with_tf_servings_code(tiny_export):
     with capi.SavedModelSession(tiny_export.dirs[LAST]) as session:
         with pytest.raises(capi.CApiError) as err:
@@ -156,6 +158,7 @@ def _loaders_disagree(version_dir: Path, imgs, error: str) -> Report:
     return report
 
 
+@pytest.mark.slow(seconds=10)
 def test_signature_def_naming_a_missing_tensor_python_serves_tf_serving_cannot(tiny_export, tmp_path):
     """Python's loader answers from the tf.functions it rebuilds and never reads the SignatureDef's tensor names;
     TF Serving runs exactly those names. A SignatureDef that names a tensor the graph lacks is fine for one and
@@ -205,7 +208,7 @@ def _untracked_keras_variables(monkeypatch):
     monkeypatch.setattr(servable.Servable, "__init__", init)
 
 
-@pytest.mark.slow(seconds=25)
+@pytest.mark.slow(seconds=35)
 @pytest.mark.parametrize("patch, message", [
     # export/postprocess.py: an anonymous table is created anew, empty, by every Session::Run.
     (_anonymous_labels_table, "Table not initialized"),
@@ -223,6 +226,7 @@ def test_exports_python_serves_but_tf_serving_cannot_fail_validation(tiny_export
     assert message in [c for c in report.checks if c.name == "serving.request_formats"][0].detail
 
 
+@pytest.mark.slow(seconds=40)
 def test_validation_without_the_c_api_is_not_run_and_names_why(tiny_export, tmp_path, monkeypatch):
     def unavailable():
         raise capi.CApiUnavailable("TensorFlow's C API library libtensorflow_cc.so.2 has no symbol "
@@ -269,7 +273,7 @@ def _run_nchw(tiny_export, env_value):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=40)
 def test_the_nchw_graph_really_runs_and_only_because_onednn_is_on(tiny_export):
     """With TF_ENABLE_ONEDNN_OPTS unset, tools.onednn.prepare() sets it to 1 whatever the CPU, and the
     channels_first export runs and agrees with channels_last. With oneDNN off the very same graph cannot run

@@ -72,6 +72,7 @@ def good_all(tiny_export, tmp_path_factory) -> CliRun:
     return CliRun(code=code, out=out.getvalue(), reports=reports, reports_dir=tmp / "r", models=models)
 
 
+@pytest.mark.slow(seconds=110)  # builds good_all, which the tests below share
 def test_good_export_passes_every_check_and_writes_the_report_contract(tiny_export, good_all):
     report = good_all.reports[0]
     assert report.version == 1
@@ -115,7 +116,7 @@ def test_the_matching_layout_is_validated_here_and_says_so(good_all):
 
 # ------------------------------------------------------------------------------------------ layouts
 
-@pytest.mark.slow(seconds=45)
+@pytest.mark.slow(seconds=40)
 def test_checks_that_cannot_run_are_not_run_never_passed(tiny_export, tmp_path, monkeypatch):
     monkeypatch.setattr(layouts, "_PROBE", (False, "simulated: no NCHW kernel"))
     report = run(tiny_export, tmp_path, version=1, models_dir=tiny_export.root)
