@@ -1,6 +1,8 @@
-"""What the validator's tests share: find a check in a report, assert it failed, run a validation."""
+"""What the validator's tests share: find a check in a report, assert it failed, run a validation, copy the
+shared tiny export to break it."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from tools import paths
@@ -12,6 +14,12 @@ LAST, FIRST = paths.LAYOUTS
 
 def vdir(models: Path, tiny_export, layout: str = LAST, version: int | str = 1) -> Path:
     return models / tiny_export.name / layout / str(version)
+
+
+def copy_models(tiny_export, root: Path) -> Path:
+    """A private copy of the tiny export's <name>/ tree under root, free to break; returns root."""
+    shutil.copytree(Path(tiny_export.root) / tiny_export.name, root / tiny_export.name, symlinks=True)
+    return root
 
 
 def check(report: Report, name: str, layout: str | None = LAST):

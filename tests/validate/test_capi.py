@@ -17,9 +17,9 @@ from tests.export.images import jpeg
 from tools import digests, paths
 from tools.validate import capi, serving, validate
 from tools.validate import tfs_formats as tfs
+from tools.validate.report import Report
 
-# Every test here loads an export through the C API (grappler runs on the first call): tens of seconds each.
-pytestmark = pytest.mark.slow(seconds=20)
+# A test that loads an export through the C API (grappler runs on the first call) is marked with its cost.
 
 LAST, FIRST = paths.LAYOUTS
 
@@ -75,6 +75,7 @@ def test_a_missing_library_is_named(tmp_path):
 
 # ------------------------------------------------------------------------------------------ sessions
 
+@pytest.mark.slow(seconds=20)
 @pytest.mark.parametrize("layout", paths.LAYOUTS)
 def test_load_and_run_both_signatures_equal_the_python_path(tiny_export, layout):
     imgs = images()
@@ -89,6 +90,7 @@ def test_load_and_run_both_signatures_equal_the_python_path(tiny_export, layout)
             assert np.max(np.abs(got["probabilities"] - want["probabilities"])) == 0.0
 
 
+@pytest.mark.slow(seconds=5)
 def test_warmup_records_replay_through_the_session(tiny_export):
     """Every warmup record, as TF Serving replays it at load: the request's tensors by the SignatureDef's names."""
     from tensorflow_serving.apis import prediction_log_pb2
@@ -107,6 +109,7 @@ def test_warmup_records_replay_through_the_session(tiny_export):
             assert out["probabilities"].shape[0] == len(inputs[paths.INPUT_KEY])
 
 
+@pytest.mark.slow(seconds=5)
 def test_a_graph_error_comes_back_with_tf_servings_code(tiny_export):
     with capi.SavedModelSession(tiny_export.dirs[LAST]) as session:
         with pytest.raises(capi.CApiError) as err:
@@ -133,6 +136,29 @@ def _rewrite_signature_output(version_dir: Path, output: str, tensor_name: str) 
     digests.write_sums(version_dir)
 
 
+def _loaders_disagree(version_dir: Path, imgs, error: str) -> Report:
+    """Load version_dir once, as validation does (serving.LoadedExport: TF Serving's path through the C API and
+    Python's loader beside it), show that Python's loader answers while TF Serving's path fails with `error`,
+    and run the serving checks that must catch it on that same load. Returns their report."""
+    report = Report(model="tiny", version=1)
+    export = serving.LoadedExport(version_dir, LAST, "tiny", 1)
+    try:
+        inputs = {paths.INPUT_KEY: np.array(imgs, dtype=object)}
+        assert export.loaded is not None and export.session is not None
+        # Python's loader does not notice: the old validation, which called only it, passed these exports.
+        answers = export.run_python(paths.SERVING_SIGNATURE, inputs)
+        assert {k: v.shape for k, v in answers.items()} == {k: (len(imgs), 3) for k in serving.OUTPUT_DTYPES}
+        with pytest.raises(capi.CApiError, match=error):
+            export.session.run(paths.SERVING_SIGNATURE, inputs)
+        serving.check_loaders_agree(report, LAST, export, imgs)
+        serving.check_request_formats(report, LAST, export, imgs)
+        serving.check_warmup(report, LAST, export)
+    finally:
+        export.close()
+    return report
+
+
+@pytest.mark.slow(seconds=10)
 def test_signature_def_naming_a_missing_tensor_python_serves_tf_serving_cannot(tiny_export, tmp_path):
     """Python's loader answers from the tf.functions it rebuilds and never reads the SignatureDef's tensor names;
     TF Serving runs exactly those names. A SignatureDef that names a tensor the graph lacks is fine for one and
@@ -140,13 +166,7 @@ def test_signature_def_naming_a_missing_tensor_python_serves_tf_serving_cannot(t
     target = tmp_path / "tiny" / LAST / "1"
     shutil.copytree(tiny_export.dirs[LAST], target)
     _rewrite_signature_output(target, "labels", "no_such_op:0")
-    imgs = images(2)
-    assert python_answers(target, imgs)["labels"].shape == (2, 3)  # Python's loader does not notice
-    with capi.SavedModelSession(target) as session:
-        with pytest.raises(capi.CApiError, match="tensor no_such_op:0 named by the SignatureDef is not in the graph"):
-            session.run(paths.SERVING_SIGNATURE, {paths.INPUT_KEY: np.array(imgs, dtype=object)})
-    report = validate(tiny_export.config, paths_=[target], reports_dir=tmp_path / "reports",
-                      source_file=tiny_export.model_file)
+    report = _loaders_disagree(target, images(2), "tensor no_such_op:0 named by the SignatureDef is not in the graph")
     agree = [c for c in report.checks if c.name == "serving.loaders_agree"][0]
     assert agree.status == "failed" and "TF Serving's path answers NOT_FOUND" in agree.detail
     assert "Python's loader normally" in agree.detail and not report.passed
@@ -188,7 +208,7 @@ def _untracked_keras_variables(monkeypatch):
     monkeypatch.setattr(servable.Servable, "__init__", init)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=35)
 @pytest.mark.parametrize("patch, message", [
     # export/postprocess.py: an anonymous table is created anew, empty, by every Session::Run.
     (_anonymous_labels_table, "Table not initialized"),
@@ -197,18 +217,16 @@ def _untracked_keras_variables(monkeypatch):
 ], ids=["anonymous-labels-table", "untracked-keras-variables"])
 def test_exports_python_serves_but_tf_serving_cannot_fail_validation(tiny_export, tmp_path, monkeypatch, patch,
                                                                      message):
+    """The serving checks of validation (tools/validate/serving.py) on the export, loaded once as validation
+    loads it; that the runner calls them: test_good_export_passes_every_check_and_writes_the_report_contract."""
     version_dir = _export_with(tiny_export, tmp_path, monkeypatch, patch)
-    imgs = images(2)
-    assert python_answers(version_dir, imgs)["classes"].shape == (2, 3)  # the old validation passed these
-    with capi.SavedModelSession(version_dir) as session:
-        with pytest.raises(capi.CApiError, match=message):
-            session.run(paths.SERVING_SIGNATURE, {paths.INPUT_KEY: np.array(imgs, dtype=object)})
-    report = validate(tiny_export.config, paths_=[version_dir], reports_dir=tmp_path / "reports")
+    report = _loaders_disagree(version_dir, images(2), message)
     failed = {c.name for c in report.failures()}
     assert {"serving.loaders_agree", "serving.request_formats", "serving.warmup"} <= failed
     assert message in [c for c in report.checks if c.name == "serving.request_formats"][0].detail
 
 
+@pytest.mark.slow(seconds=40)
 def test_validation_without_the_c_api_is_not_run_and_names_why(tiny_export, tmp_path, monkeypatch):
     def unavailable():
         raise capi.CApiUnavailable("TensorFlow's C API library libtensorflow_cc.so.2 has no symbol "
@@ -255,7 +273,7 @@ def _run_nchw(tiny_export, env_value):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=40)
 def test_the_nchw_graph_really_runs_and_only_because_onednn_is_on(tiny_export):
     """With TF_ENABLE_ONEDNN_OPTS unset, tools.onednn.prepare() sets it to 1 whatever the CPU, and the
     channels_first export runs and agrees with channels_last. With oneDNN off the very same graph cannot run

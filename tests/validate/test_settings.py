@@ -1,4 +1,6 @@
-"""Validation runs each layout under the oneDNN settings of the target serving it (issue 16)."""
+"""Validation runs each layout under the oneDNN settings of the target serving it (issue 16). The layout validated
+in this process, as its target asks: test_the_matching_layout_is_validated_here_and_says_so in
+tests/validate/test_validate.py, on the good export's validation that file shares."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -35,16 +37,7 @@ def test_settings_per_layout(tiny_export):
     assert settings.for_layout(tiny_export.config, FIRST) is None  # GPU-served: checked here, with oneDNN on
 
 
-def test_the_matching_layout_is_validated_here_and_says_so(tiny_export, tmp_path):
-    report = validate(tiny_export.config, 1, tiny_export.root, reports_dir=tmp_path, write=False)
-    assert report.passed, [c.line() for c in report.failures()]
-    last = the_check(report, LAST)
-    assert last.passed and "in this process" in last.detail and "target cpu: onednn: on, math: fp32" in last.detail
-    assert last.figures["onednn_enabled"] is True
-    assert "no CPU target serves channels_first" in the_check(report, FIRST).detail
-
-
-@pytest.mark.slow
+@pytest.mark.slow(seconds=60)
 def test_a_target_with_onednn_off_is_validated_in_a_child_process_with_it_off(tiny_export, tmp_path):
     config = with_cpu_math(tiny_export.config, "off")
     lines = []
