@@ -7,6 +7,7 @@ Peak memory is measured per case: the kernel's high-water mark (VmHWM) is reset 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -63,31 +64,57 @@ def corpus_cases(input_size: tuple[int, int] = (40, 48), info: dict | None = Non
             for c in found]
 
 
-def cases(input_size: tuple[int, int], batch_rss_mb: float) -> list[Case]:
+@functools.lru_cache(maxsize=4)
+def _case_images(input_size: tuple[int, int]) -> dict[str, tuple[bytes, ...]]:
+    """The images of `cases`, by case name (plus "png", the same_as reference): made once per input size and
+    process, as both layouts of every validation ask for them. Tuples of bytes: no caller can change them."""
     h, w = input_size
     base = S.photo(96, 128, seed=21)
     jpeg = S.encode(base, "jpeg")
     png = S.encode(base, "png")
-    batch = [S.encode(S.photo(h + 7 * (i % 5), w + 5 * (i % 7), seed=100 + i), "jpeg") for i in range(BATCH)]
+    return {
+        "png": (png,),
+        "corrupt_jpeg": (S.corrupt_huffman_table(jpeg),),
+        "garbage_scan_jpeg": (S.garbage_scan(jpeg),),
+        "truncated_jpeg": (jpeg[: len(jpeg) // 2],),
+        "random_bytes": (S.random_bytes(4096),),
+        "png_alpha": (S.rgba_png(base),),
+        "grayscale_jpeg": (S.encode(base, "jpeg", mode="L"),),
+        "cmyk_jpeg": (S.encode(base, "jpeg", mode="CMYK"),),
+        "one_pixel": (S.encode(S.photo(1, 1, seed=2), "jpeg"),),
+        "huge_jpeg_header": (S.declare_jpeg_size(jpeg, *HUGE),),
+        "huge_png_header": (S.declare_png_size(png, 100000, 100000),),
+        f"batch_{BATCH}": tuple(S.encode(S.photo(h + 7 * (i % 5), w + 5 * (i % 7), seed=100 + i), "jpeg")
+                                for i in range(BATCH)),
+    }
+
+
+def cases(input_size: tuple[int, int], batch_rss_mb: float) -> list[Case]:
+    made = _case_images(tuple(input_size))
+
+    def images(name: str) -> list[bytes]:
+        return list(made[name])  # a new list per Case: the memo's tuples stay as made
+
     return [
-        Case("corrupt_jpeg", "JPEG with a broken Huffman table", [S.corrupt_huffman_table(jpeg)], "error",
+        Case("corrupt_jpeg", "JPEG with a broken Huffman table", images("corrupt_jpeg"), "error",
              "Invalid JPEG data"),
         Case("garbage_scan_jpeg", "JPEG with valid headers and random entropy-coded data (libjpeg decodes it "
-             "with a warning, as in TF Serving)", [S.garbage_scan(jpeg)], "prediction"),
-        Case("truncated_jpeg", "first half of a JPEG", [jpeg[: len(jpeg) // 2]], "error", "Invalid JPEG data"),
+             "with a warning, as in TF Serving)", images("garbage_scan_jpeg"), "prediction"),
+        Case("truncated_jpeg", "first half of a JPEG", images("truncated_jpeg"), "error", "Invalid JPEG data"),
         Case("empty_string", "zero bytes", [b""], "error", UNSUPPORTED_MESSAGE),
-        Case("random_bytes", "4 KiB of random bytes", [S.random_bytes(4096)], "error", UNSUPPORTED_MESSAGE),
-        Case("png_alpha", "RGBA PNG (alpha is dropped: same answer as the RGB PNG)", [S.rgba_png(base)], "prediction",
-             same_as=[png]),
-        Case("grayscale_jpeg", "one-channel JPEG", [S.encode(base, "jpeg", mode="L")], "prediction"),
-        Case("cmyk_jpeg", "CMYK JPEG", [S.encode(base, "jpeg", mode="CMYK")], "prediction"),
-        Case("one_pixel", "1x1 JPEG", [S.encode(S.photo(1, 1, seed=2), "jpeg")], "prediction"),
-        Case("huge_jpeg_header", f"small JPEG declaring {HUGE[0]}x{HUGE[1]}", [S.declare_jpeg_size(jpeg, *HUGE)],
+        Case("random_bytes", "4 KiB of random bytes", images("random_bytes"), "error", UNSUPPORTED_MESSAGE),
+        Case("png_alpha", "RGBA PNG (alpha is dropped: same answer as the RGB PNG)", images("png_alpha"), "prediction",
+             same_as=images("png")),
+        Case("grayscale_jpeg", "one-channel JPEG", images("grayscale_jpeg"), "prediction"),
+        Case("cmyk_jpeg", "CMYK JPEG", images("cmyk_jpeg"), "prediction"),
+        Case("one_pixel", "1x1 JPEG", images("one_pixel"), "prediction"),
+        Case("huge_jpeg_header", f"small JPEG declaring {HUGE[0]}x{HUGE[1]}", images("huge_jpeg_header"),
              "error", "image declares", REJECTED_RSS_MB),
-        Case("huge_png_header", "small PNG declaring 100000x100000", [S.declare_png_size(png, 100000, 100000)],
+        Case("huge_png_header", "small PNG declaring 100000x100000", images("huge_png_header"),
              "error", "image declares", REJECTED_RSS_MB),
         Case("empty_batch", "a batch of no images", [], "prediction", rss_bound_mb=REJECTED_RSS_MB),
-        Case(f"batch_{BATCH}", f"{BATCH} JPEGs around the input size", batch, "prediction", rss_bound_mb=batch_rss_mb),
+        Case(f"batch_{BATCH}", f"{BATCH} JPEGs around the input size", images(f"batch_{BATCH}"), "prediction",
+             rss_bound_mb=batch_rss_mb),
     ]
 
 
