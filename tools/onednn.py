@@ -1,15 +1,16 @@
-"""Turn TensorFlow's oneDNN kernels on before TensorFlow starts, so a channels_first (NCHW) graph runs on any
-x86 CPU, and say afterwards what was in force.
+"""Turn TensorFlow's oneDNN kernels on before TensorFlow starts, and say afterwards what was in force.
 
-Why: TensorFlow's stock CPU kernels run Conv2D only in NHWC ("The Conv2D op currently only supports the NHWC
-tensor format on the CPU"); its oneDNN kernels run NCHW too. TensorFlow turns oneDNN on by default only on
-some Intel CPUs (AVX512-VNNI/BF16, AMX; tensorflow/core/util/util.cc `IsMKLEnabled`), so without this an AMD
-EPYC without AVX-512 cannot execute the GPU export at all. The switch is the environment variable
-TF_ENABLE_ONEDNN_OPTS, read once, when TensorFlow first asks; so `prepare()` must run before the first
+Why: TensorFlow turns oneDNN on by default only on some Intel CPUs (AVX512-VNNI/BF16, AMX;
+tensorflow/core/util/util.cc `IsMKLEnabled`), but the CPU targets serve with it on by default (issue 16:
+`make bench` measured it faster on AVX2-only AMD EPYCs too), so validation runs channels_last under the same
+kernels in this process instead of a child. It also runs NCHW convolutions, which TensorFlow's stock CPU kernels
+refuse ("The Conv2D op currently only supports the NHWC tensor format on the CPU"): validation runs the
+channels_first export through grappler's CPU layout conversion anyway (tools/validate/nchw_on_cpu.py: oneDNN's
+NCHW convolutions fall back to a reference kernel on CPUs without AVX-512). The switch is the environment
+variable TF_ENABLE_ONEDNN_OPTS, read once, when TensorFlow first asks; so `prepare()` must run before the first
 `import tensorflow` of the process (tools/__main__.py, export/__main__.py and tests/conftest.py call it).
 
-An explicit TF_ENABLE_ONEDNN_OPTS=0 in the environment is the user's choice and is kept: validation then
-reports the channels_first checks as not run, naming this variable, instead of pretending.
+An explicit TF_ENABLE_ONEDNN_OPTS=0 in the environment is the user's choice and is kept; the report says so.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def state() -> dict:
     if value is None:
         source = "TensorFlow's default for this CPU"
     elif os.environ.get(_SET_HERE) == "1" and value == "1":
-        source = "set to 1 by tf-serving-gitops (NCHW convolutions on a CPU need oneDNN)"
+        source = "set to 1 by tf-serving-gitops (the CPU targets' default)"
     else:
         source = "set in the environment"
     return {"variable": f"{ENV}={value if value is not None else '(unset)'}", "source": source,

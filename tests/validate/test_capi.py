@@ -258,6 +258,14 @@ for layout, path in json.loads(sys.argv[1]).items():
             out[layout] = s.run("serving_default", {"images": imgs})["probabilities"].tolist()
     except capi.CApiError as exc:
         out[layout] = exc.code + ": " + exc.message.splitlines()[0]
+    # The way validation loads it: channels_first through grappler's CPU layout conversion, in both loaders.
+    from tools.validate import serving
+    export = serving.LoadedExport(path, layout, "tiny", 1)
+    out[layout + "/validation"] = {
+        "converted": export.nchw_to_nhwc,
+        "capi": export.run("serving_default", {"images": imgs})["probabilities"].tolist(),
+        "python": export.run_python("serving_default", {"images": imgs})["probabilities"].tolist()}
+    export.close()
 print(json.dumps(out))
 """
 
@@ -273,18 +281,32 @@ def _run_nchw(tiny_export, env_value):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.slow(seconds=40)
-def test_the_nchw_graph_really_runs_and_only_because_onednn_is_on(tiny_export):
-    """With TF_ENABLE_ONEDNN_OPTS unset, tools.onednn.prepare() sets it to 1 whatever the CPU, and the
-    channels_first export runs and agrees with channels_last. With oneDNN off the very same graph cannot run
-    on a CPU: so what ran was the NCHW graph, not a fallback that transposed it back."""
+def _close(a, b, atol=5e-5):
+    return float(np.max(np.abs(np.array(a) - np.array(b)))) <= atol
+
+
+@pytest.mark.slow(seconds=60)
+def test_the_nchw_graph_runs_natively_with_onednn_and_converted_by_validation(tiny_export):
+    """With TF_ENABLE_ONEDNN_OPTS unset, tools.onednn.prepare() sets it to 1 whatever the CPU, and a plain C API
+    session runs the channels_first graph as NCHW (oneDNN's kernels) and agrees with channels_last. With oneDNN off
+    the very same plain session cannot run it: what ran was the NCHW graph, not a fallback.
+
+    Validation's LoadedExport runs channels_first through grappler's CPU layout conversion in both loaders
+    (tools/validate/nchw_on_cpu.py): it runs with oneDNN off too, which proves the conversion reaches the C API
+    session's ConfigProto and Python's function calls alike, and it agrees with channels_last either way."""
     on = _run_nchw(tiny_export, None)
     assert on["onednn"]["variable"] == "TF_ENABLE_ONEDNN_OPTS=1" and on["onednn"]["enabled"] is True
     assert on["onednn"]["source"].startswith("set to 1 by tf-serving-gitops")
-    diff = np.max(np.abs(np.array(on[FIRST]) - np.array(on[LAST])))
-    assert diff <= 5e-5
+    assert _close(on[FIRST], on[LAST])
 
     off = _run_nchw(tiny_export, "0")
     assert off["onednn"]["enabled"] is False and off["onednn"]["source"] == "set in the environment"
     assert isinstance(off[LAST], list)  # NHWC runs with the stock kernels
     assert off[FIRST].startswith(("UNIMPLEMENTED", "INVALID_ARGUMENT")) and "NHWC" in off[FIRST]
+
+    for run in (on, off):
+        first, last = run[FIRST + "/validation"], run[LAST + "/validation"]
+        assert first["converted"] is True and last["converted"] is False
+        assert first["capi"] == first["python"] and last["capi"] == last["python"]
+        assert _close(first["capi"], last["capi"])
+        assert last["capi"] == run[LAST]  # channels_last: the same session as a plain one

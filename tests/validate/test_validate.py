@@ -111,7 +111,14 @@ def test_the_matching_layout_is_validated_here_and_says_so(good_all):
     last = check(report, "serving.settings", LAST)
     assert last.passed and "in this process" in last.detail and "target cpu: onednn: on, math: fp32" in last.detail
     assert last.figures["onednn_enabled"] is True
-    assert "no CPU target serves channels_first" in check(report, "serving.settings", FIRST).detail
+    first = check(report, "serving.settings", FIRST)
+    assert "no CPU target serves channels_first" in first.detail
+    # The GPU's export runs on this CPU through grappler's CPU layout conversion, and both lines say so.
+    for name in ("serving.settings", "serving.load"):
+        assert "cpu_layout_conversion: NCHW_TO_NHWC" in check(report, name, FIRST).detail
+        assert check(report, name, FIRST).figures["cpu_layout_conversion"] == "NCHW_TO_NHWC"
+        assert "cpu_layout_conversion" not in check(report, name, LAST).detail
+    assert check(report, "serving.load", LAST).figures["cpu_layout_conversion"] is None
 
 
 # ------------------------------------------------------------------------------------------ layouts

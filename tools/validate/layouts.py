@@ -1,7 +1,8 @@
 """The two layouts of one version against each other: identical weights, the same computation in both graphs
-(apart from layout ops), and the same answers on every sample. NCHW convolutions run on a CPU only with
-oneDNN (tools/onednn.py turns it on); where they still cannot run, the comparison of answers is reported as
-not run, naming why, and never as passed."""
+(apart from layout ops), and the same answers on every sample. TensorFlow's stock CPU kernels cannot run an NCHW
+convolution; validation runs the channels_first export through grappler's CPU layout conversion
+(tools/validate/nchw_on_cpu.py), with oneDNN on as well (tools/onednn.py). Where it still cannot run, the
+comparison of answers is reported as not run, naming why, and never as passed."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,24 +23,30 @@ _PROBE: tuple[bool, str] | None = None
 
 
 def nchw_runs_here() -> tuple[bool, str]:
-    """Whether this machine's TensorFlow runs an NCHW Conv2D on CPU (oneDNN builds do; the stock TF Serving
-    CPU image does not), with the reason. Probed once per process."""
+    """Whether this machine's TensorFlow runs an NCHW Conv2D the way validation runs the channels_first export
+    (through the CPU layout conversion where there is no GPU), with the reason. Probed once per process."""
     global _PROBE
     if _PROBE is None:
+        import contextlib
+
         import tensorflow as tf
 
+        from tools.validate import nchw_on_cpu
+
+        converted = nchw_on_cpu.applies(paths.LAYOUTS[1])
         try:
-            with tf.device("/CPU:0"):
+            with nchw_on_cpu.python_calls() if converted else contextlib.nullcontext():
                 x = tf.ones([1, 3, 8, 8])
                 kernel = tf.ones([3, 3, 3, 4])
                 tf.function(lambda: tf.nn.conv2d(x, kernel, 1, "SAME", data_format="NCHW"))().numpy()
-            _PROBE = (True, "NCHW Conv2D runs on this CPU")
+            _PROBE = (True, "NCHW Conv2D runs here" + (" (as NHWC: CPU layout conversion)" if converted else ""))
         except Exception as exc:  # InvalidArgument, Unimplemented or NotFound depending on the build
             from tools import onednn
 
             state = onednn.state()
             _PROBE = (False, f"{tfs.error_summary(str(exc))[:160]} (oneDNN is {'on' if state['enabled'] else 'off'}: "
-                             f"{state['variable']}, {state['source']}; NCHW convolutions run on a CPU only with it)")
+                             f"{state['variable']}, {state['source']}; CPU layout conversion "
+                             f"{'on' if converted else 'off'})")
     return _PROBE
 
 

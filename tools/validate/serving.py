@@ -6,6 +6,7 @@ beside it, and both must give the same answers: where they part, Python's loader
 will do. Checks built on it: load, loaders agree, signatures, request formats, warmup."""
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from tools import paths
-from tools.validate import capi
+from tools.validate import capi, nchw_on_cpu
 from tools.validate import tfs_formats as tfs
 from tools.validate.report import Report
 
@@ -39,10 +40,14 @@ class LoadedExport:
     object loader, kept for the comparison; `python_error` holds why it failed to load, if it did. Beside a
     session, Python's loader is loaded on first use: only the loaders-agree check calls it, and rebuilding
     every function of the object graph costs seconds per export (~3 s CPU for the tiny test export) that
-    callers of TF Serving's path alone (golden-set record and replay, hostile tests) need not pay."""
+    callers of TF Serving's path alone (golden-set record and replay, hostile tests) need not pay.
+
+    `nchw_to_nhwc`: both load paths run the channels_first export through grappler's CPU layout conversion
+    where there is no GPU (tools/validate/nchw_on_cpu.py: without it, hours per validation on AVX2-only CPUs)."""
 
     def __init__(self, path: Path, layout: str, model_name: str, version: int | None, use_capi: bool = True):
         self.path, self.layout, self.model_name, self.version = Path(path), layout, model_name, version
+        self.nchw_to_nhwc = nchw_on_cpu.applies(layout)
         self.session: capi.SavedModelSession | None = None
         self.capi_unavailable: str | None = None if use_capi else "the C API path was turned off"
         self.load_seconds = self.python_load_seconds = None
@@ -54,7 +59,8 @@ class LoadedExport:
             else:
                 start = time.monotonic()
                 try:
-                    self.session = capi.SavedModelSession(path, lib=lib)
+                    self.session = capi.SavedModelSession(
+                        path, lib=lib, config=nchw_on_cpu.session_config() if self.nchw_to_nhwc else None)
                 except capi.CApiError as exc:
                     raise tfs.ServingError(exc.code, tfs.error_summary(exc.message)) from None
                 self.load_seconds = time.monotonic() - start
@@ -108,7 +114,8 @@ class LoadedExport:
         fn = self.loaded.signatures[signature_name]
         infos = self.signatures[signature_name].inputs
         feeds = {k: tf.constant(v, dtype=infos[k].dtype) for k, v in inputs.items()}
-        return {k: v.numpy() for k, v in fn(**feeds).items()}
+        with nchw_on_cpu.python_calls() if self.nchw_to_nhwc else contextlib.nullcontext():
+            return {k: v.numpy() for k, v in fn(**feeds).items()}
 
     def _serve(self, signature_name: str, inputs: dict) -> dict[str, np.ndarray]:
         try:
@@ -164,8 +171,10 @@ def check_load(report: Report, layout: str, path: Path, model_name: str, version
                                                f"{export.capi_unavailable}; loaded with {PYTHON_LOADER} only",
                        loader=PYTHON_LOADER, seconds=round(export.load_seconds, 2), signatures=sigs)
     else:
-        report.add("serving.load", layout, True, f"loads with tag serve through {CAPI_LOADER}",
-                   loader=CAPI_LOADER, seconds=round(export.load_seconds, 2), signatures=sigs)
+        report.add("serving.load", layout, True, f"loads with tag serve through {CAPI_LOADER}" +
+                   (f"; {nchw_on_cpu.DESCRIPTION}" if export.nchw_to_nhwc else ""),
+                   loader=CAPI_LOADER, seconds=round(export.load_seconds, 2), signatures=sigs,
+                   cpu_layout_conversion=nchw_on_cpu.VALUE if export.nchw_to_nhwc else None)
     return export
 
 

@@ -3,8 +3,8 @@
 TensorFlow reads TF_ENABLE_ONEDNN_OPTS and TF_SET_ONEDNN_FPMATH_MODE once per process (tools/onednn.py), so a
 layout whose target asks for other values than this process has is validated in a child process started with
 the target's environment (tools/validate/child.py); the rest run here. channels_first is served on GPUs, but
-its checks run on this CPU, where NCHW convolutions need oneDNN: it stays in this process, which
-tools/onednn.prepare() started with oneDNN on.
+its checks run on this CPU, in this process, through grappler's CPU layout conversion
+(tools/validate/nchw_on_cpu.py).
 """
 from __future__ import annotations
 
@@ -42,8 +42,7 @@ def for_layout(config: Config, layout: str) -> LayoutSettings | None:
         if others:
             why += f" (targets {', '.join(others)} serve it with other settings: validated under the first)"
         return LayoutSettings(env_of(target.cpu_math), why)
-    # channels_first (GPU targets) runs here, where tools/onednn.prepare() turned oneDNN on for its NCHW
-    # convolutions (an explicit TF_ENABLE_ONEDNN_OPTS=0 leaves its call checks not run, as layouts.py says).
+    # channels_first (GPU targets) runs here, its NCHW ops converted to NHWC (tools/validate/nchw_on_cpu.py).
     return None
 
 
@@ -55,9 +54,13 @@ def check(report, layout: str, wanted: LayoutSettings | None, where: str) -> Non
     shown = ", ".join(f"{k}={v}" if v is not None else f"{k} unset" for k, v in now.items())
     figures = {"onednn_enabled": enabled, "math": fpmath, **{k: v for k, v in now.items()}}
     if wanted is None:
+        from tools.validate import nchw_on_cpu
+
+        converted = nchw_on_cpu.applies(layout)
         report.add("serving.settings", layout, True,
                    f"validated {where} under {shown}: no CPU target serves {layout}; TensorFlow reports oneDNN "
-                   f"{'on' if enabled else 'off'}", **figures)
+                   f"{'on' if enabled else 'off'}" + (f"; {nchw_on_cpu.DESCRIPTION}" if converted else ""),
+                   cpu_layout_conversion=nchw_on_cpu.VALUE if converted else None, **figures)
         return
     asked = wanted.env.get(onednn.ENV)
     problems = []
