@@ -1,6 +1,6 @@
-"""What makes one validation cheaper without changing what it checks: the bad-input images made once per
-process (and never changed by a caller), the faster GIF re-chunking giving the same bytes, and Python's
-object loader loaded only when the loaders-agree check needs it."""
+"""What makes one validation cheaper without changing what it checks: the corpus made once per process (and never
+changed by a caller), the faster GIF re-chunking giving the same bytes, and Python's object loader loaded only
+when the loaders-agree check needs it. The bad-input images are made per call and must be the same every time."""
 from __future__ import annotations
 
 import dataclasses
@@ -20,6 +20,7 @@ def _snapshot(cases) -> list:
 
 
 def test_the_bad_input_cases_are_equal_on_every_call_and_a_caller_cannot_change_the_next_ones():
+    """Made afresh per call (no memo): the same bytes every time, whatever a caller did to the last ones."""
     first = badinput.cases((40, 48), 512.0)
     expected = _snapshot(first)
     for case in first:  # everything a caller could do to what it was given
@@ -30,10 +31,10 @@ def test_the_bad_input_cases_are_equal_on_every_call_and_a_caller_cannot_change_
     again = badinput.cases((40, 48), 512.0)
     assert _snapshot(again) == expected
     assert all(c.extra == {} for c in again)
-    assert badinput.cases([40, 48], 512.0)[0].images == again[0].images  # a list size hits the same memo
+    assert badinput.cases([40, 48], 512.0)[0].images == again[0].images  # a list size is the same size
 
 
-def test_the_batch_rss_bound_is_not_memoised_with_the_images():
+def test_the_batch_rss_bound_follows_the_argument():
     assert badinput.cases((40, 48), 100.0)[-1].rss_bound_mb == 100.0
     assert badinput.cases((40, 48), 300.0)[-1].rss_bound_mb == 300.0
 

@@ -5,8 +5,8 @@
 For each layout, and with oneDNN on and off (TF_ENABLE_ONEDNN_OPTS=1/0, each in a fresh process: TensorFlow
 reads the variable once, at import), it runs the reference images one by one and as one batch, then prints
 the largest probability difference per comparison and the smallest top-1 margin. These are the figures
-behind the default tolerances in tools/config.py (docs/golden-set.md). channels_first needs oneDNN on a CPU
-(NCHW Conv2D), so it is measured with oneDNN on only.
+behind the default tolerances in tools/config.py (docs/golden-set.md). channels_first is measured with oneDNN on
+only, and like validation runs it (tools/validate/nchw_on_cpu.py: NCHW rewritten to NHWC on a CPU).
 """
 from __future__ import annotations
 

@@ -32,6 +32,11 @@ DESCRIPTION = (f"its NCHW ops ran as NHWC on this CPU (grappler rewrite_options 
                "them as NCHW with cuDNN)")
 
 
+def figures(converted: bool) -> dict:
+    """The report figure naming the conversion, for the layouts that ran with it (none for the others)."""
+    return {FIELD: VALUE} if converted else {}
+
+
 @functools.lru_cache(maxsize=1)
 def _has_gpu() -> bool:
     import tensorflow as tf

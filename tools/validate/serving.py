@@ -174,7 +174,7 @@ def check_load(report: Report, layout: str, path: Path, model_name: str, version
         report.add("serving.load", layout, True, f"loads with tag serve through {CAPI_LOADER}" +
                    (f"; {nchw_on_cpu.DESCRIPTION}" if export.nchw_to_nhwc else ""),
                    loader=CAPI_LOADER, seconds=round(export.load_seconds, 2), signatures=sigs,
-                   cpu_layout_conversion=nchw_on_cpu.VALUE if export.nchw_to_nhwc else None)
+                   **nchw_on_cpu.figures(export.nchw_to_nhwc))
     return export
 
 

@@ -60,7 +60,7 @@ def check(report, layout: str, wanted: LayoutSettings | None, where: str) -> Non
         report.add("serving.settings", layout, True,
                    f"validated {where} under {shown}: no CPU target serves {layout}; TensorFlow reports oneDNN "
                    f"{'on' if enabled else 'off'}" + (f"; {nchw_on_cpu.DESCRIPTION}" if converted else ""),
-                   cpu_layout_conversion=nchw_on_cpu.VALUE if converted else None, **figures)
+                   **nchw_on_cpu.figures(converted), **figures)
         return
     asked = wanted.env.get(onednn.ENV)
     problems = []
