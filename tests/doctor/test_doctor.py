@@ -10,9 +10,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
+from tests.kube_recording import answer, api_client
 from tests.model_yaml import baseline_data
 from tools import doctor
 from tools.config import parse_config
@@ -22,17 +21,6 @@ from tools.doctor.cluster import Cluster
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 GSA = "models-reader@my-project.iam.gserviceaccount.com"
-
-
-class Response:
-    def __init__(self, status: int, data: bytes):
-        self.status, self.reason, self.data = status, {200: "OK", 403: "Forbidden", 404: "Not Found"}[status], data
-
-    def getheaders(self):
-        return {"Content-Type": "application/json"}
-
-    def getheader(self, name, default=None):
-        return self.getheaders().get(name, default)
 
 
 class RecordedRest:
@@ -45,10 +33,7 @@ class RecordedRest:
         path = urlsplit(url).path
         self.log.append(("GET", path, dict(query_params or [])))
         route = self.routes.get(path, {"status": 403, "body": {"kind": "Status", "code": 403, "reason": "Forbidden"}})
-        response = Response(route["status"], json.dumps(route["body"]).encode())
-        if route["status"] != 200:
-            raise ApiException(http_resp=response)
-        return response
+        return answer(route["status"], json.dumps(route["body"]).encode())
 
     def _write(self, url, *args, **kwargs):
         self.log.append(("WRITE", url))
@@ -58,11 +43,8 @@ class RecordedRest:
 
 
 def recorded(name: str, log: list) -> Cluster:
-    configuration = k8s.Configuration()
-    configuration.host = f"https://{name}.example"
-    api = k8s.ApiClient(configuration)
-    api.rest_client = RecordedRest(json.loads((FIXTURES / f"{name}.json").read_text())["routes"], log)
-    return Cluster(api)
+    routes = json.loads((FIXTURES / f"{name}.json").read_text())["routes"]
+    return Cluster(api_client(f"https://{name}.example", RecordedRest(routes, log)))
 
 
 def config(store: str, identity: dict | None):

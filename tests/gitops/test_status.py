@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
+from tests.kube_recording import answer, api_client
 from tests.model_yaml import baseline_data, write_baseline
 from tools import status
 from tools.config import parse_config
@@ -36,19 +36,6 @@ ROUTES = {
 }
 
 
-class Response:
-    """What urllib3 hands the client: status, reason, bytes, headers."""
-
-    def __init__(self, status: int, data: bytes):
-        self.status, self.reason, self.data = status, {200: "OK", 403: "Forbidden", 404: "Not Found"}[status], data
-
-    def getheaders(self):
-        return {"Content-Type": "application/json"}
-
-    def getheader(self, name, default=None):
-        return self.getheaders().get(name, default)
-
-
 class RecordedRest:
     """Stands in for kubernetes.client.rest.RESTClientObject: answers GETs from the recorded files."""
 
@@ -62,18 +49,11 @@ class RecordedRest:
         status_code, name = ROUTES.get((self.host, parts.path), (403, None))
         data = (FIXTURES / name).read_bytes() if name else json.dumps(
             {"kind": "Status", "status": "Failure", "reason": "Forbidden", "code": 403}).encode()
-        response = Response(status_code, data)
-        if status_code != 200:
-            raise ApiException(http_resp=response)
-        return response
+        return answer(status_code, data)
 
 
-def api_client(host: str, log: list) -> k8s.ApiClient:
-    configuration = k8s.Configuration()
-    configuration.host = host
-    api = k8s.ApiClient(configuration)
-    api.rest_client = RecordedRest(host, log)
-    return api
+def recorded_client(host: str, log: list) -> k8s.ApiClient:
+    return api_client(host, RecordedRest(host, log))
 
 
 @pytest.fixture
@@ -94,14 +74,14 @@ def clients_for(log):
         host = servers.get(destination.get("server"))
         if host is None:
             return None
-        api = api_client(host, log)
+        api = recorded_client(host, log)
         return k8s.AppsV1Api(api), k8s.CoreV1Api(api)
 
     return clients
 
 
 def test_rows_from_recorded_responses(config, log):
-    custom = k8s.CustomObjectsApi(api_client(ARGOCD, log))
+    custom = k8s.CustomObjectsApi(recorded_client(ARGOCD, log))
     rows = {row.application: row for row in status.collect(config, custom, clients_for(log))}
     assert list(rows) == ["resnet-eks-cpu-us", "resnet-gke-gpu-eu", "resnet-in-cluster", "resnet-onprem-cpu"]
 
@@ -133,7 +113,7 @@ def test_rows_from_recorded_responses(config, log):
 
 
 def test_table_is_readable_and_flags_what_is_not_converged(config, log):
-    custom = k8s.CustomObjectsApi(api_client(ARGOCD, log))
+    custom = k8s.CustomObjectsApi(recorded_client(ARGOCD, log))
     text = status.render_table(config, status.collect(config, custom, clients_for(log)))
     lines = text.splitlines()
     assert lines[0] == ("model.yaml pins resnet v2 "
@@ -154,14 +134,14 @@ def test_table_is_readable_and_flags_what_is_not_converged(config, log):
 
 
 def test_no_applications(config, log, monkeypatch):
-    empty = k8s.CustomObjectsApi(api_client(ARGOCD, log))
+    empty = k8s.CustomObjectsApi(recorded_client(ARGOCD, log))
     monkeypatch.setattr(empty, "list_namespaced_custom_object", lambda *a, **kw: {"items": []})
     assert "no Argo CD Application carries the label tf-serving-gitops/model=resnet in namespace argocd" in \
         status.render_table(config, status.collect(config, empty, clients_for(log)))
 
 
 def test_argocd_unreadable_is_one_clear_error(config, log):
-    custom = k8s.CustomObjectsApi(api_client(GPU, log))  # a cluster without Argo CD: 403 in the routes
+    custom = k8s.CustomObjectsApi(recorded_client(GPU, log))  # a cluster without Argo CD: 403 in the routes
     with pytest.raises(UserError, match=r"cannot list Argo CD Applications in namespace argocd: HTTP 403 Forbidden"):
         status.collect(config, custom, clients_for(log))
 
@@ -191,7 +171,7 @@ def test_cli_maps_destinations_to_kubeconfig_contexts(tmp_path, config, log, mon
 
     def new_client_from_config(config_file=None, context=None, **kw):
         used.append(context)
-        return api_client(servers[context], log)
+        return recorded_client(servers[context], log)
 
     monkeypatch.setattr("kubernetes.config.new_client_from_config", new_client_from_config)
     model_yaml = tmp_path / "model.yaml"

@@ -9,8 +9,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
+from tests.kube_recording import answer, api_client
 from tests.rollout.helpers import canary_data
 from tools import paths, status
 from tools.config import parse_config
@@ -23,17 +23,6 @@ NS = "/namespaces/tf-serving"
 PATHS = {f"/apis/apps/v1{NS}/deployments/tf-serving": "deployment.json", f"/api/v1{NS}/pods": "pods.json",
          f"/apis/argoproj.io/v1alpha1{NS}/rollouts/tf-serving": "rollout.json",
          f"/apis/argoproj.io/v1alpha1{NS}/analysisruns": "analysisruns.json"}
-
-
-class Response:
-    def __init__(self, status_code: int, data: bytes):
-        self.status, self.reason, self.data = status_code, {200: "OK", 403: "Forbidden", 404: "Not Found"}[status_code], data
-
-    def getheaders(self):
-        return {"Content-Type": "application/json"}
-
-    def getheader(self, name, default=None):
-        return self.getheaders().get(name, default)
 
 
 class RecordedRest:
@@ -52,17 +41,11 @@ class RecordedRest:
             name = f"{CLUSTERS[self.host]}/{PATHS[parts.path]}"
         code = 200 if name else (404 if PATHS.get(parts.path) in self.missing else 403)
         data = (FIXTURES / name).read_bytes() if name else json.dumps({"kind": "Status", "code": code}).encode()
-        if code != 200:
-            raise ApiException(http_resp=Response(code, data))
-        return Response(200, data)
+        return answer(code, data)
 
 
-def api_client(host, log, missing=frozenset()):
-    configuration = k8s.Configuration()
-    configuration.host = host
-    api = k8s.ApiClient(configuration)
-    api.rest_client = RecordedRest(host, log, set(missing))
-    return api
+def recorded_client(host, log, missing=frozenset()):
+    return api_client(host, RecordedRest(host, log, set(missing)))
 
 
 @pytest.fixture
@@ -78,10 +61,10 @@ def collect(config, log, missing=frozenset()):
         host = destination.get("server")
         if host not in CLUSTERS:
             return None
-        api = api_client(host, log, missing)
+        api = recorded_client(host, log, missing)
         return k8s.AppsV1Api(api), k8s.CoreV1Api(api)
 
-    custom = k8s.CustomObjectsApi(api_client(ARGOCD, log))
+    custom = k8s.CustomObjectsApi(recorded_client(ARGOCD, log))
     return {row.application.rsplit("-", 1)[-1]: row for row in status.collect(config, custom, clients)}
 
 
