@@ -7,8 +7,9 @@ APP1 "Exif\\0\\0" segment holding a TIFF header; TIFF 6.0 section 2 for the byte
 Pillow's mapping of the eight values to transposes (src/PIL/ImageOps.py, exif_transpose) is what
 `orient` reproduces.
 
-Cost when there is no EXIF: one substring search for the EXIF signature in the first 256 KiB;
-the turn itself is applied to the already resized model-sized image (see preprocess.decode_and_resize).
+Cost when there is no EXIF: for the whole batch at once, the 10 bytes at each of the first few segment starts
+(`orientations`); the turn itself is applied to the already resized model-sized image (see
+preprocess.decode_and_resize).
 """
 from __future__ import annotations
 
@@ -21,17 +22,52 @@ MAX_SEGMENTS = 4
 # IFD0 entries scanned for the orientation tag (cameras write 10-20).
 MAX_ENTRIES = 64
 ORIENTATION_TAG = 0x0112
+# FF E1, the segment length (2 bytes), then "Exif\0\0": the bytes at these offsets of the APP1 segment.
+_SIGNATURE = {0: 0xFF, 1: 0xE1, 4: 0x45, 5: 0x78, 6: 0x69, 7: 0x66, 8: 0x00, 9: 0x00}
+_SIGNATURE_AT = list(_SIGNATURE)
+_SIGNATURE_BYTES = list(_SIGNATURE.values())
+# The first 256 KiB hold the marker segments looked at (each at most 64 KiB).
+_PREFIX = 65536 * 4
 
 
 def orientation(data: tf.Tensor) -> tf.Tensor:
     """int32 1..8 from the first APP1 Exif segment of JPEG bytes; 1 when absent, unreadable or out of range."""
-    # The first 256 KiB hold the marker segments looked at (each at most 64 KiB).
-    prefix = tf.strings.substr(data, 0, 65536 * 4)
-    # Most JPEGs carry no EXIF. The walk below finds a segment only where "Exif\0\0" lies wholly inside the prefix
-    # (a signature cut by the prefix's end leaves the TIFF header outside it, which reads as orientation 1), so
-    # when one substring search finds none the walk's ~100 scalar ops are skipped, with the same answer.
-    present = tf.size(tf.strings.split(prefix, sep=b"Exif\x00\x00", maxsplit=1)) > 1
-    return tf.cond(present, lambda: _walk(prefix), lambda: tf.constant(1, tf.int32))
+    return orientations(tf.reshape(data, [1]), tf.constant([True]))[0]
+
+
+def orientations(images: tf.Tensor, jpeg: tf.Tensor) -> tf.Tensor:
+    """int32 [n] orientations of a batch (1 where `jpeg` is false).
+
+    Most JPEGs carry no EXIF. `_walk`'s look for the APP1 Exif segment is first made for the whole batch at once,
+    reading the 10 bytes at each segment start (no copy of any file); only the images where it finds one are
+    walked, with the same answers: the look is the walk's own first half, on the same bytes.
+    """
+    found = _exif_segment_found(images)
+    walk = tf.where(tf.logical_and(jpeg, found))
+    prefixes = tf.strings.substr(tf.gather_nd(images, walk), 0, _PREFIX)
+    read = tf.map_fn(_walk, prefixes, fn_output_signature=tf.TensorSpec([], tf.int32))
+    return tf.tensor_scatter_nd_update(tf.ones(tf.shape(images), tf.int32), walk, read)
+
+
+def _exif_segment_found(images: tf.Tensor) -> tf.Tensor:
+    """bool [n]: `_walk` would find an APP1 Exif segment in the first _PREFIX bytes (the same look, vectorized)."""
+    n = tf.minimum(tf.cast(tf.strings.length(images), tf.int64), _PREFIX)  # bytes past the prefix read as 0
+    zeros = tf.constant(b"\0" * 10)
+    pos = tf.fill(tf.shape(n), tf.constant(2, tf.int64))  # after SOI
+    found = tf.zeros(tf.shape(n), tf.bool)
+    looking = tf.ones(tf.shape(n), tf.bool)
+    for _ in range(MAX_SEGMENTS):
+        start = tf.minimum(pos, n)
+        head = tf.strings.substr(tf.strings.join([tf.strings.substr(images, start, tf.minimum(n - start, 10)),
+                                                  zeros]), 0, 10)
+        b = tf.cast(tf.reshape(tf.io.decode_raw(head, tf.uint8), [-1, 10]), tf.int64)
+        is_app = tf.logical_and(tf.equal(b[:, 0], 0xFF), tf.logical_and(b[:, 1] >= 0xE0, b[:, 1] <= 0xEF))
+        looking = tf.logical_and(looking, is_app)
+        hit = tf.logical_and(looking, tf.reduce_all(tf.equal(tf.gather(b, _SIGNATURE_AT, axis=1), _SIGNATURE_BYTES), 1))
+        found = tf.logical_or(found, hit)
+        looking = tf.logical_and(looking, tf.logical_not(hit))
+        pos = tf.where(looking, pos + 2 + tf.maximum(b[:, 2] * 256 + b[:, 3], 2), n)
+    return found
 
 
 def _walk(prefix: tf.Tensor) -> tf.Tensor:
@@ -44,10 +80,8 @@ def _walk(prefix: tf.Tensor) -> tf.Tensor:
         value = tf.cast(tf.gather(raw, tf.clip_by_value(i, 0, tf.maximum(n - 1, 0))), tf.int64)
         return tf.where(tf.logical_and(i >= 0, i < n), value, tf.constant(0, tf.int64))
 
-    # FF E1, the segment length (2 bytes), then "Exif\0\0".
-    signature = {0: 0xFF, 1: 0xE1, 4: 0x45, 5: 0x78, 6: 0x69, 7: 0x66, 8: 0x00, 9: 0x00}
-    offsets = tf.constant(list(signature), tf.int64)
-    expected = tf.constant(list(signature.values()), tf.int64)
+    offsets = tf.constant(_SIGNATURE_AT, tf.int64)
+    expected = tf.constant(_SIGNATURE_BYTES, tf.int64)
 
     pos = tf.constant(2, tf.int64)  # after SOI
     app1 = tf.constant(-1, tf.int64)

@@ -36,17 +36,37 @@ def test_orientation_defaults_to_upright():
     assert int(exif.orientation(tf.constant(jpeg[:4]))) == 1
 
 
-def test_orientation_skips_the_walk_only_where_it_could_find_nothing():
-    """issue 16: the signature search that skips the marker walk gives the walk's own answer, including for a
-    signature cut short by the end of the bytes (the walk reads missing bytes as 0)."""
+def _app(n: int, body: bytes) -> bytes:
+    return bytes([0xFF, 0xE0 + n]) + (len(body) + 2).to_bytes(2, "big") + body
+
+
+def test_the_batched_look_for_exif_gives_the_walks_own_answer():
+    """issue 16: orientations() looks for the Exif segment for the whole batch at once and walks only where it
+    found one; every answer must be the walk's own, including segments cut by the end of the bytes (the walk reads
+    missing bytes as 0), an Exif segment after three others, and one too late."""
     jpeg = corpus.save(corpus.photo(16, 16), "JPEG")
     turned = corpus.with_exif(jpeg, 6)
+    exif_segment = turned[2:turned.index(b"Exif") + 6 + 200]  # FF E1, length, "Exif\0\0", the TIFF block
     cut = turned.index(b"Exif") + 5  # "Exif\0" and the end: the walk matches, then reads no TIFF header
-    samples = [jpeg, turned, turned[:cut], turned[:cut + 1], jpeg[:2] + b"\xff\xe1\x00\x08Exif", b"Exif\x00\x00"]
-    for data in samples:
-        prefix = tf.strings.substr(tf.constant(data), 0, 65536 * 4)
-        assert int(exif.orientation(tf.constant(data))) == int(exif._walk(prefix)), data[:24]
-    assert int(exif.orientation(tf.constant(turned))) == 6  # the search does find a real segment
+    filler = _app(2, b"\0" * 65531)  # a 64 KiB APP2 (ICC-like) segment
+    samples = [
+        jpeg, turned, turned[:cut], turned[:cut + 1], jpeg[:2] + b"\xff\xe1\x00\x08Exif", b"Exif\x00\x00",
+        jpeg[:2] + _app(0, b"JFIF\0" + b"\0" * 9) + _app(1, b"http://ns.adobe.com/xap/1.0/\0") + exif_segment
+        + jpeg[2:],
+        jpeg[:2] + filler * 3 + exif_segment + jpeg[2:],  # the 4th segment, inside the prefix: found
+        jpeg[:2] + filler * 4 + exif_segment + jpeg[2:],  # the 5th: not looked at
+        jpeg[:2] + _app(1, b"\0" * 10) + turned[2:],  # an APP1 that is not Exif, then the Exif one
+        jpeg[:2] + b"\xff\xe1\xff\xff" + b"Exif\0\0",  # a length past the end
+        b"", b"\xff\xd8",
+    ]
+    # (the walk itself cannot index empty bytes; nothing can be found in them)
+    walked = [int(exif._walk(tf.strings.substr(tf.constant(d), 0, 65536 * 4))) if d else 1 for d in samples]
+    assert int(exif.orientation(tf.constant(turned))) == 6 and walked[1] == 6 and walked[7] == 6 and walked[8] == 1 and walked[9] == 6
+    batched = exif.orientations(tf.constant(samples), tf.constant([True] * len(samples))).numpy().tolist()
+    assert batched == walked
+    assert [int(exif.orientation(tf.constant(d))) for d in samples] == walked
+    not_jpeg = exif.orientations(tf.constant(samples[:2]), tf.constant([True, False])).numpy().tolist()
+    assert not_jpeg == [1, 1]
 
 
 def test_turned_jpeg_decodes_to_the_upright_size():

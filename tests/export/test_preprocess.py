@@ -138,6 +138,16 @@ def test_normalize_matches_keras_applications(mode):
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("shape", [(2, 5, 6, 3), (5, 6, 3), (0, 4, 4, 3)])
+def test_caffe_normalization_reverses_the_channels_to_the_bit(shape):
+    # The channels are reversed on a [-1, 3] view (faster); it must equal the plain reversal exactly.
+    pixels = np.random.default_rng(3).uniform(0, 255, shape).astype(np.float32)
+    plain = pixels[..., ::-1] - np.array([103.939, 116.779, 123.68], np.float32)
+    ours = P.normalize(tf.constant(pixels), "caffe").numpy()
+    assert ours.shape == shape
+    np.testing.assert_array_equal(ours, plain)
+
+
 def test_normalize_none_is_identity_and_unknown_is_an_error():
     x = tf.constant([[1.0, 2.0, 3.0]])
     assert np.array_equal(P.normalize(x, "none").numpy(), x.numpy())
@@ -149,3 +159,41 @@ def test_decode_batch_handles_mixed_sizes_and_formats_and_an_empty_batch():
     batch = tf.constant([images.jpeg(30, 90), images.png(200, 50), images.jpeg(1, 1)])
     assert P.decode_batch(batch, SIZE, LIMIT).shape == (3, 40, 48, 3)
     assert P.decode_batch(tf.constant([], tf.string), SIZE, LIMIT).shape == (0, 40, 48, 3)
+
+
+@pytest.mark.parametrize("exif_orientation", [True, False])
+def test_decode_batch_keeps_request_order_across_its_jpeg_and_other_format_loops(exif_orientation):
+    from tools.validate import corpus
+
+    # JPEGs and the other formats are decoded in separate loops and stitched back: every image must come back
+    # in its own place, equal to decoding it alone; a turned JPEG and an all-JPEG / no-JPEG batch included.
+    data = [images.png(200, 50), images.jpeg(30, 90), images.encode(images.photo(60, 80), "GIF"),
+            corpus.with_exif(images.jpeg(50, 70, seed=2), 6), images.encode(images.photo(45, 47), "BMP"),
+            images.jpeg(90, 30, seed=3)]
+    alone = [P.decode_and_resize(tf.constant(d), SIZE, LIMIT, exif_orientation=exif_orientation).numpy()
+             for d in data]
+    for batch in (data, data[1::2], [data[0], data[2], data[4]]):
+        expected = [alone[data.index(d)] for d in batch]
+        got = P.decode_batch(tf.constant(batch), SIZE, LIMIT, exif_orientation=exif_orientation).numpy()
+        np.testing.assert_array_equal(got, np.stack(expected))
+    assert not np.array_equal(alone[3], P.decode_and_resize(tf.constant(data[3]), SIZE, LIMIT,
+                                                            exif_orientation=not exif_orientation).numpy())
+
+
+def test_declared_shapes_reads_a_mixed_batch_at_once():
+    batch = [images.jpeg(30, 90), images.png(200, 50), images.encode(images.photo(7, 9), "GIF"),
+             images.encode(images.photo(12, 10), "BMP"), images.jpeg(1, 1)]
+    assert P.declared_shapes(tf.constant(batch)).numpy().tolist() == [[30, 90], [200, 50], [7, 9], [12, 10], [1, 1]]
+    assert P.declared_shapes(tf.constant([], tf.string)).shape == (0, 2)
+
+
+def test_a_png_whose_declared_sides_overflow_int64_when_multiplied_is_refused_by_the_image_limit():
+    # (2^32 - 1)^2 wraps around int64 to a negative number, which used to pass `h * w <= limit`; libpng then
+    # refused the file, but the pixel limit must not depend on that.
+    from tools.validate import corpus
+
+    huge = corpus._png_size(corpus.png_of(corpus.photo(8, 8)), 2 ** 32 - 1, 2 ** 32 - 1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image declares"):
+        P.decode_batch(tf.constant([huge]), SIZE, LIMIT)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image declares"):
+        P.decode(tf.constant(huge), SIZE, LIMIT)
