@@ -67,6 +67,19 @@ def test_count_gmac_of_the_tiny_model(tiny_export):
     assert machine.count_gmac(_tiny_model(tiny_export)) == pytest.approx(expected / 1e9)
 
 
+def test_rounds_sets_the_interleaved_rounds_and_one_round_is_refused(tiny_export, tmp_path, capsys):
+    from tools.bench.cli import main
+
+    data = run_bench(tiny_export.config, tmp_path / "b", quick=True, sections=("throughput",), progress=False,
+                     rounds=3)
+    assert data["plan"]["rounds"] == 3 and data["plan"]["large_rounds"] == 3
+    assert all(len(v) == 3 for b in data["results"]["throughput"]["batches"] for v in b["seconds"].values())
+    assert main(["--quick", "--rounds", "1", "--out", str(tmp_path / "c"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--rounds must be at least 2" in err[0]
+    assert not (tmp_path / "c").exists()
+
+
 def test_bench_refuses_an_unknown_section(tiny_export, tmp_path):
     with pytest.raises(UserError, match="unknown bench section 'speed'"):
         run_bench(tiny_export.config, tmp_path, quick=True, sections=("speed",), progress=False)
