@@ -177,15 +177,20 @@ def _within(images: tf.Tensor, total: tf.Tensor, limit: int, unit: str, key: str
     return tf.debugging.Assert(total <= limit, [message])
 
 
+def _checked_bytes(images: tf.Tensor, max_bytes: int | None) -> tf.Tensor:
+    if max_bytes is None:
+        return images
+    with tf.control_dependencies([_within(images, request_bytes(images), max_bytes, "bytes",
+                                          "model.max_request_bytes")]):
+        return tf.identity(images)
+
+
 def _checked_request(images: tf.Tensor, max_pixels: int | None, max_bytes: int | None,
                      max_image_pixels: int | None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """`images`, their formats and declared shapes, once bytes, formats, each image's pixels and the batch's
     pixels are within bounds, checked in that order. Each header is parsed once."""
-    if max_bytes is not None:
-        # Bytes first: the headers of a request already too big are not parsed.
-        with tf.control_dependencies([_within(images, request_bytes(images), max_bytes, "bytes",
-                                              "model.max_request_bytes")]):
-            images = tf.identity(images)
+    # Bytes first: the headers of a request already too big are not parsed.
+    images = _checked_bytes(images, max_bytes)
     formats, shapes = _checked_headers(images, max_image_pixels)
     if max_pixels is not None:
         with tf.control_dependencies([_within(images, _total_pixels(shapes), max_pixels, "pixels",
@@ -202,11 +207,7 @@ def check_request_bounds(images: tf.Tensor, max_pixels: int | None, max_bytes: i
     Bytes are checked first; then each image against `max_image_pixels`, then the pixels in all.
     """
     if max_pixels is None:
-        if max_bytes is None:
-            return images
-        with tf.control_dependencies([_within(images, request_bytes(images), max_bytes, "bytes",
-                                              "model.max_request_bytes")]):
-            return tf.identity(images)
+        return _checked_bytes(images, max_bytes)
     images, _, shapes = _checked_request(images, max_pixels, max_bytes, max_image_pixels)
     with tf.control_dependencies([shapes]):
         return tf.identity(images)
@@ -230,11 +231,8 @@ def decode(data: tf.Tensor, size: tuple[int, int], max_pixels: int, fast_downsca
     (export/gif.py), BMP variants are decoded in the graph or refused by name (export/bmp.py). `swap`: the
     image will be turned by 90 degrees (EXIF), so the JPEG scale is chosen against the transposed size.
     """
-    fmt = image_format(data)
-    shape = declared_shape(data)
-    with tf.control_dependencies([check_pixel_limit(shape, max_pixels)]):
-        shape = tf.identity(shape)
-    return _decode(data, fmt, shape, size, max_pixels, fast_downscale, swap)
+    formats, shapes = _checked_headers(tf.reshape(data, [1]), max_pixels)
+    return _decode(data, formats[0], shapes[0], size, max_pixels, fast_downscale, swap)
 
 
 def _decode(data: tf.Tensor, fmt: tf.Tensor | int, shape: tf.Tensor, size: tuple[int, int], max_pixels: int,
@@ -283,11 +281,11 @@ def _decode_and_resize(data: tf.Tensor, fmt: tf.Tensor | int, shape: tf.Tensor, 
                        size: tuple[int, int], max_pixels: int, fast_downscale: bool) -> tf.Tensor:
     """decode_and_resize() of an image whose format, declared shape and EXIF orientation (None: not applied)
     were already read and checked."""
-    if o is None:
-        return resize(_decode(data, fmt, shape, size, max_pixels, fast_downscale, False), size)
-
     def upright():
         return resize(_decode(data, fmt, shape, size, max_pixels, fast_downscale, False), size)
+
+    if o is None:
+        return upright()
 
     def turned():
         swap = exif.swaps_axes(o)
@@ -360,21 +358,19 @@ def decode_batch(images: tf.Tensor, size: tuple[int, int], max_pixels: int, fast
     out_spec = tf.TensorSpec([size[0], size[1], 3], tf.float32)
 
     def loop(where, fmt):
+        # map_fn takes tensors only: a format known at build time (int) and an absent orientation stay in Python.
         index = tf.where(where)
-        elems = (subset(images, where), fmt if isinstance(fmt, int) else tf.gather_nd(fmt, index),
-                 tf.gather_nd(shapes, index), None if turns is None else tf.gather_nd(turns, index))
+        elems = {"data": subset(images, where), "shape": tf.gather_nd(shapes, index)}
+        if not isinstance(fmt, int):
+            elems["fmt"] = tf.gather_nd(fmt, index)
+        if turns is not None:
+            elems["o"] = tf.gather_nd(turns, index)
 
-        def one(args):
-            data, f, shape, o = args
-            return _decode_and_resize(data, f, shape, o, size, max_pixels, fast_downscale)
+        def one(e):
+            return _decode_and_resize(e["data"], e.get("fmt", fmt), e["shape"], e.get("o"), size, max_pixels,
+                                      fast_downscale)
 
-        # map_fn takes tensors only: the format known at build time and an absent orientation are bound here.
-        def unpack(args):
-            it = iter(args)
-            return one(tuple(a if isinstance(a, int) or a is None else next(it) for a in elems))
-
-        tensors = tuple(a for a in elems if not (isinstance(a, int) or a is None))
-        return tf.cast(index[:, 0], tf.int32), tf.map_fn(unpack, tensors, fn_output_signature=out_spec)
+        return tf.cast(index[:, 0], tf.int32), tf.map_fn(one, elems, fn_output_signature=out_spec)
 
     jpeg_index, jpeg_pixels = loop(is_jpeg, 0)
     other_index, other_pixels = loop(tf.logical_not(is_jpeg), formats)
