@@ -17,6 +17,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from export import fold
 from export import layout as layout_mod
 from export.labels import resolve_labels
 from export.servable import Servable
@@ -66,7 +67,7 @@ def _difference(existing: Path, expected_info: dict, labels_text: str) -> str | 
 
 
 def export_info(settings: ModelSettings, version: int, layout: str, source: SourceModel, normalization: str,
-                batch_sizes: tuple[int, ...]) -> dict:
+                batch_sizes: tuple[int, ...], batch_norms_folded: int = 0) -> dict:
     k = min(settings.top_k, source.num_classes)
     return {
         "format": FORMAT_VERSION,
@@ -82,6 +83,8 @@ def export_info(settings: ModelSettings, version: int, layout: str, source: Sour
         "max_image_pixels": settings.max_image_pixels,
         "jpeg_fast_downscale": settings.jpeg_fast_downscale,
         "exif_orientation": settings.exif_orientation,
+        "fold_batch_norms": settings.fold_batch_norms,
+        "batch_norms_folded": batch_norms_folded,
         "max_request_pixels": settings.max_request_pixels,
         "max_request_bytes": settings.max_request_bytes,
         "source": source.info,
@@ -100,8 +103,18 @@ def export_info(settings: ModelSettings, version: int, layout: str, source: Sour
     }
 
 
+def serving_model(source: SourceModel, settings: ModelSettings) -> tuple[keras.Model, int]:
+    """The Keras model the servables run: the source model with its batch normalizations folded into the layers
+    before them (model.fold_batch_norms), and how many were folded. The source model itself stays as trained:
+    validation compares every export with it."""
+    if not settings.fold_batch_norms:
+        return source.model, 0
+    return fold.fold_batch_norms(source.model)
+
+
 def build_servable(model: keras.Model, layout: str, source: SourceModel, settings: ModelSettings,
                    labels_file: Path) -> Servable:
+    """`model`: what serving_model returns (or the source model itself, unfolded)."""
     if layout == "channels_first":
         model = layout_mod.to_channels_first(model)
     return Servable(
@@ -121,13 +134,13 @@ def build_servable(model: keras.Model, layout: str, source: SourceModel, setting
 
 
 def _write_layout(tmp: Path, servable: Servable, layout: str, version: int, source: SourceModel,
-                  settings: ModelSettings, batch_sizes: tuple[int, ...], progress: Progress) -> str:
+                  settings: ModelSettings, batch_sizes: tuple[int, ...], progress: Progress, folded: int) -> str:
     progress(f"{layout}: saving SavedModel")
     servable.save(tmp)
     progress(f"{layout}: writing {len(batch_sizes) + 1} warmup records (batch sizes {list(batch_sizes)})")
     write_warmup(tmp / paths.ASSETS_EXTRA_DIR / paths.WARMUP_FILE,
                  warmup_requests(settings.name, batch_sizes, source.input_size))
-    info = export_info(settings, version, layout, source, settings.preprocessing_mode, batch_sizes)
+    info = export_info(settings, version, layout, source, settings.preprocessing_mode, batch_sizes, folded)
     (tmp / paths.ASSETS_EXTRA_DIR / paths.EXPORT_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
     digest = digests.write_sums(tmp)
     progress(f"{layout}: {paths.DIGEST_FILE} written, digest {digest}")
@@ -166,6 +179,9 @@ def export_model(
         source = load_source(settings, source_file)
         progress(f"source: input {source.input_size[0]}x{source.input_size[1]}, {source.num_classes} classes, "
                  f"preprocessing {settings.preprocessing_mode}, weights sha256 {source.info['weights_sha256'][:12]}")
+        model, folded = serving_model(source, settings)
+        if settings.fold_batch_norms:
+            progress(f"folded {folded} batch normalization layer(s) into the layers before them")
         labels = resolve_labels(settings.labels, source.num_classes)
         labels_file = labels_dir / paths.LABELS_FILE
         labels_file.write_text("\n".join(labels) + "\n", encoding="utf-8")
@@ -175,7 +191,7 @@ def export_model(
                 todo.append(lay)
                 continue
             expected = export_info(settings, version, lay, source, settings.preprocessing_mode,
-                                   config.warmup_batch_sizes(lay))
+                                   config.warmup_batch_sizes(lay), folded)
             difference = _difference(finals[lay], expected, labels_file.read_text(encoding="utf-8"))
             if difference:
                 raise UserError(f"version {version} of {settings.name} already exists at {finals[lay]} and differs "
@@ -184,9 +200,9 @@ def export_model(
         for lay in todo:
             temps[lay] = Path(tempfile.mkdtemp(prefix=f"{paths.TMP_PREFIX}{version}-", dir=finals[lay].parent))
             progress(f"{lay}: building servable")
-            servable = build_servable(source.model, lay, source, settings, labels_file)
+            servable = build_servable(model, lay, source, settings, labels_file)
             batch_sizes = config.warmup_batch_sizes(lay)
-            _write_layout(temps[lay], servable, lay, version, source, settings, batch_sizes, progress)
+            _write_layout(temps[lay], servable, lay, version, source, settings, batch_sizes, progress, folded)
         for lay in todo:
             if finals[lay].exists():
                 raise UserError(f"version {version} appeared at {finals[lay]} during the export; not overwriting it")

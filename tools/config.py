@@ -178,6 +178,8 @@ class ModelSettings:
     samples_dir: Path | None = None
     # issue 13: turn JPEGs upright by their EXIF orientation inside the graph (export/exif.py).
     exif_orientation: bool = True
+    # Fold inference batch normalization into the layer before it (export/fold.py): same answers, less work.
+    fold_batch_norms: bool = True
     # issue 13: what one Session::Run may hold in all (a request, or the batch TF Serving merged it into):
     # declared pixels and encoded bytes, checked in the graph before any image is decoded.
     max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS
@@ -388,6 +390,7 @@ def _read_model(node: _Node) -> ModelSettings:
         digests=digests,
         samples_dir=node.optional_path("samples_dir"),
         exif_orientation=node.bool("exif_orientation", True),
+        fold_batch_norms=node.bool("fold_batch_norms", True),
         max_request_pixels=node.int("max_request_pixels", DEFAULT_MAX_REQUEST_PIXELS, minimum=1,
                                     maximum=MAX_REQUEST_PIXELS),
         max_request_bytes=node.int("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES, minimum=1,

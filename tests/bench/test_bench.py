@@ -32,9 +32,11 @@ def test_quick_bench_on_the_tiny_model(tiny_export, tmp_path):
     batches = r["throughput"]["batches"]
     assert [b["batch_size"] for b in batches] == [1, 2]
     for b in batches:
-        assert set(b["seconds"]) == {"bare", "servable", "tutorial", "preprocess", "tutorial_preprocess"}
+        assert set(b["seconds"]) == {"bare", "bare_as_trained", "servable", "tutorial", "preprocess",
+                                     "tutorial_preprocess"}
         assert all(len(v) == data["plan"]["rounds"] for v in b["seconds"].values())
         assert len(b["servable_vs_bare"]["values"]) == data["plan"]["rounds"]
+        assert len(b["folded_vs_as_trained"]["values"]) == data["plan"]["rounds"]
     assert r["flops"]["gflop_per_image"] == pytest.approx(2 * machine.count_gmac(_tiny_model(tiny_export)))
     assert r["large"]["decode_scale"] == "1/8"  # 640x480 against a 40x48 input: 80x60 still covers it
     assert r["large"]["top1_same"] in (True, False)
@@ -52,6 +54,7 @@ def test_quick_bench_on_the_tiny_model(tiny_export, tmp_path):
                     "## Export and check", "## Machine"):
         assert heading in md
     assert "Quick mode" in md
+    assert "| Folded / as trained |" in md
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 

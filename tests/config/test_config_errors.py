@@ -86,3 +86,12 @@ def test_exif_switch_defaults_on_and_is_checked():
     assert parse_config(mutate("model.exif_orientation", False)).model.exif_orientation is False
     with pytest.raises(ConfigError, match="model.exif_orientation: must be true or false"):
         parse_config(mutate("model.exif_orientation", "no"))
+
+
+def test_batch_norm_folding_defaults_on_and_is_checked():
+    data = base_config_data()
+    data["model"].pop("fold_batch_norms", None)
+    assert parse_config(data).model.fold_batch_norms is True
+    assert parse_config(mutate("model.fold_batch_norms", False)).model.fold_batch_norms is False
+    with pytest.raises(ConfigError, match="model.fold_batch_norms: must be true or false"):
+        parse_config(mutate("model.fold_batch_norms", "yes please"))

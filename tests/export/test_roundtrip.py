@@ -50,6 +50,7 @@ def test_export_info_records_versions_layout_weights_and_signature(tiny_export):
         assert info["source"]["kind"] == "model_file" and len(info["source"]["file_sha256"]) == 64
         assert set(info["signatures"]) == {"serving_default", "predict"}
         assert info["warmup_batch_sizes"] == [1, 2, 4]
+        assert info["fold_batch_norms"] is True and info["batch_norms_folded"] == 2  # the tiny model has two
     assert infos["channels_last"]["source"]["weights_sha256"] == infos["channels_first"]["source"]["weights_sha256"]
 
 
@@ -91,6 +92,13 @@ def test_channels_first_export_runs_nchw_convolutions_and_channels_last_does_not
     last = conv_formats(saved_model_nodes(tiny_export.dirs["channels_last"]))
     assert set(first) == {"NCHW"} and first["NCHW"] >= 2
     assert set(last) == {"NHWC"}
+
+
+def test_the_served_graph_has_its_batch_norms_folded_into_the_convolutions(tiny_export):
+    # Keras 3 writes an inference batch norm as Rsqrt, Mul and AddV2 over variables (export/fold.py): none left.
+    for d in tiny_export.dirs.values():
+        ops = [node.op for node in saved_model_nodes(d)]
+        assert "Rsqrt" not in ops and ops.count("BiasAdd") >= 2
 
 
 def test_layouts_give_the_same_predictions(loaded):

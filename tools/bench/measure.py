@@ -50,7 +50,8 @@ def client_images(input_size: tuple[int, int], count: int, seed: int = 0) -> lis
 
 
 def throughput(v, plan: Plan, progress: Progress) -> dict:
-    """Servable vs bare model vs the tutorial's servable, interleaved, per batch size."""
+    """Servable vs bare model (folded, as served, and as trained) vs the tutorial's servable, interleaved, per
+    batch size."""
     import tensorflow as tf
 
     batches = []
@@ -59,6 +60,7 @@ def throughput(v, plan: Plan, progress: Progress) -> dict:
         pixels = v.preprocess(images)
         fns = {
             "bare": lambda: v.bare(pixels),
+            "bare_as_trained": lambda: v.bare_as_trained(pixels),
             "servable": lambda: v.servable.serve(images),
             "tutorial": lambda: v.tutorial(images),
             "preprocess": lambda: v.preprocess(images),
@@ -82,6 +84,9 @@ def throughput(v, plan: Plan, progress: Progress) -> dict:
                                        seconds["servable"]),
             "servable_vs_tutorial": _ratio(ratios(seconds["tutorial"], seconds["servable"]), seconds["tutorial"],
                                            seconds["servable"]),
+            # what folding the batch normalizations gains (export/fold.py): the model as served / as trained
+            "folded_vs_as_trained": _ratio(ratios(seconds["bare_as_trained"], seconds["bare"]),
+                                           seconds["bare_as_trained"], seconds["bare"]),
         })
     return {"images": "photo-like JPEGs from 1x to 1.4x the model input size", "batches": batches}
 

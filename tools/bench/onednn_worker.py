@@ -32,7 +32,7 @@ def _build(config):
     import tensorflow as tf
 
     from export import postprocess
-    from export.api import build_servable
+    from export.api import build_servable, serving_model
     from export.labels import resolve_labels
     from export.source import load_source
     from tools import paths
@@ -42,7 +42,7 @@ def _build(config):
     tmp = Path(tempfile.mkdtemp(prefix=paths.TMP_PREFIX + "bench-labels-"))
     labels = tmp / paths.LABELS_FILE
     labels.write_text("\n".join(resolve_labels(settings.labels, source.num_classes)) + "\n", encoding="utf-8")
-    servable = build_servable(source.model, "channels_last", source, settings, labels)
+    servable = build_servable(serving_model(source, settings)[0], "channels_last", source, settings, labels)
     h, w = source.input_size
     activation = source.info["output_activation"]
     bare = tf.function(lambda x: postprocess.to_probabilities(servable.model(x, training=False), activation),

@@ -115,6 +115,11 @@ def _num(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}f}" if abs(x) < 100 else f"{x:.0f}"
 
 
+def _fold_stat(batch: dict) -> str:
+    """The folding ratio, or a dash for a report written before the bench measured it."""
+    return _stat(batch["folded_vs_as_trained"]) if "folded_vs_as_trained" in batch else "–"
+
+
 def _stat(s: dict, digits: int = 3, unit: str = "") -> str:
     return f"{_num(s['median'], digits)}{unit} [{_num(s['min'], digits)} – {_num(s['max'], digits)}]"
 
@@ -164,16 +169,19 @@ def markdown(data: dict) -> str:
                   f"Inputs: {tp['images']}. The bare model gets the servable's own decoded, normalized pixels as a "
                   "float tensor and returns the full probabilities; the servable takes the encoded bytes and returns "
                   "top-k classes, probabilities and labels; the tutorial's servable is built as the original "
-                  "tutorial built it (per-image `tf.map_fn` of `decode_jpeg` and a plain bilinear resize, the model, "
-                  "`top_k`).", "",
+                  "tutorial built it (per-image `tf.map_fn` of `decode_jpeg` and a plain bilinear resize, the model "
+                  "as trained, `top_k`). The bare model and the servable run the model as exported, with its batch "
+                  "normalizations folded into the layers before them (`model.fold_batch_norms`, export/fold.py); "
+                  "*folded / as trained* is the bare model's throughput against the same model unfolded.", "",
                   "| Batch | Bare model img/s | Servable img/s | Tutorial img/s | Servable / bare "
-                  "| Servable / tutorial | Export preprocessing ms/img | Tutorial preprocessing ms/img |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| Servable / tutorial | Folded / as trained | Export preprocessing ms/img "
+                  "| Tutorial preprocessing ms/img |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for b in tp["batches"]:
             ips, ms = b["images_per_s"], b["ms_per_image"]
             lines.append(f"| {b['batch_size']} | {_stat(ips['bare'], 1)} | {_stat(ips['servable'], 1)} | "
                          f"{_stat(ips['tutorial'], 1)} | {_stat(b['servable_vs_bare'])} | "
-                         f"{_stat(b['servable_vs_tutorial'])} | {_stat(ms['preprocess'], 2)} | "
+                         f"{_stat(b['servable_vs_tutorial'])} | {_fold_stat(b)} | {_stat(ms['preprocess'], 2)} | "
                          f"{_stat(ms['tutorial_preprocess'], 2)} |")
         f = r.get("flops")
         if f:

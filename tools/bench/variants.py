@@ -2,11 +2,13 @@
 
 - servable:  the export's serving function (encoded bytes -> top-k classes, probabilities, labels);
 - fast_decode / full_decode: the same with jpeg_fast_downscale on / off (off: every JPEG decoded at full size);
-- bare:      the model alone on already decoded, normalized pixels (float tensor -> probabilities);
+- bare:      the model alone on already decoded, normalized pixels (float tensor -> probabilities), as the
+             servable runs it (batch normalizations folded, export/fold.py);
+- bare_as_trained: the same with the model as trained (unfolded): bare against it is what folding gains;
 - preprocess: the servable's in-graph decoding and resizing alone (bytes -> model input);
 - tutorial:  the servable the original tutorial built: tf.map_fn of decode_jpeg, a plain bilinear resize
-             and the model's normalization per image, then the model and top-k (no header checks, no
-             antialiasing, no reduced-scale decoding).
+             and the model's normalization per image, then the model as trained and top-k (no header checks,
+             no antialiasing, no reduced-scale decoding, no folding).
 """
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from export import layout as layout_mod
 from export import postprocess, preprocess
-from export.api import build_servable
+from export.api import build_servable, serving_model
 from export.labels import resolve_labels
 from export.servable import Servable
 from export.source import SourceModel, load_source
@@ -34,6 +37,7 @@ class Variants:
     fast_decode: Servable  # jpeg_fast_downscale on
     full_decode: Servable  # jpeg_fast_downscale off
     bare: tf.types.experimental.ConcreteFunction
+    bare_as_trained: tf.types.experimental.ConcreteFunction
     preprocess: tf.types.experimental.ConcreteFunction
     tutorial: tf.types.experimental.ConcreteFunction
     tutorial_preprocess: tf.types.experimental.ConcreteFunction
@@ -87,18 +91,25 @@ def build(config: Config, layout: str = "channels_last") -> Variants:
     labels_dir = Path(tempfile.mkdtemp(prefix="bench-labels-"))
     labels_file = labels_dir / paths.LABELS_FILE
     labels_file.write_text("\n".join(resolve_labels(settings.labels, source.num_classes)) + "\n", encoding="utf-8")
-    servable = build_servable(source.model, layout, source, settings, labels_file)
-    other = build_servable(source.model, layout, source,
+    folded, _ = serving_model(source, settings)
+    servable = build_servable(folded, layout, source, settings, labels_file)
+    other = build_servable(folded, layout, source,
                            replace(settings, jpeg_fast_downscale=not settings.jpeg_fast_downscale), labels_file)
     fast, full = (servable, other) if settings.jpeg_fast_downscale else (other, servable)
     h, w = source.input_size
     model = servable.model
     activation = source.info["output_activation"]
     shape = [None, 3, h, w] if layout == "channels_first" else [None, h, w, 3]
-    bare = tf.function(lambda x: postprocess.to_probabilities(model(x, training=False), activation),
-                       input_signature=[tf.TensorSpec(shape, tf.float32)]).get_concrete_function()
+    as_trained = source.model if layout == "channels_last" else layout_mod.to_channels_first(source.model)
+
+    def bare_of(m):
+        return tf.function(lambda x: postprocess.to_probabilities(m(x, training=False), activation),
+                           input_signature=[tf.TensorSpec(shape, tf.float32)]).get_concrete_function()
+
+    bare, bare_as_trained = bare_of(model), bare_of(as_trained)
     pre = tf.function(servable.preprocess, input_signature=[tf.TensorSpec([None], tf.string)]).get_concrete_function()
-    tutorial = tutorial_servable(model, source.input_size, settings.preprocessing_mode, activation, servable.k, layout)
+    tutorial = tutorial_servable(as_trained, source.input_size, settings.preprocessing_mode, activation, servable.k, layout)
     tutorial_pre = tf.function(tutorial_preprocess(source.input_size, settings.preprocessing_mode, layout),
                                input_signature=[tf.TensorSpec([None], tf.string)]).get_concrete_function()
-    return Variants(source, source.input_size, servable, fast, full, bare, pre, tutorial, tutorial_pre, labels_dir)
+    return Variants(source, source.input_size, servable, fast, full, bare, bare_as_trained, pre, tutorial,
+                    tutorial_pre, labels_dir)

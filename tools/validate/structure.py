@@ -220,7 +220,8 @@ def check_export_info(report: Report, layout: str, path: Path, config: Config, v
             problems.append(f"{key} is {info[key]!r} but {where} says {want!r}")
     own = {"preprocessing": settings.preprocessing_mode, "max_image_pixels": settings.max_image_pixels,
            "jpeg_fast_downscale": settings.jpeg_fast_downscale, "exif_orientation": settings.exif_orientation,
-           "max_request_pixels": settings.max_request_pixels, "max_request_bytes": settings.max_request_bytes}
+           "max_request_pixels": settings.max_request_pixels, "max_request_bytes": settings.max_request_bytes,
+           "fold_batch_norms": settings.fold_batch_norms}
     notes = [f"{k} {info[k]!r} (model.yaml: {v!r})" for k, v in own.items() if k in info and info[k] != v]
     source_note = _source_note(info, config)
     if source_note:
