@@ -15,7 +15,7 @@ from tools.errors import UserError
 # Layers whose result does not depend on where the channel axis is.
 _LAYOUT_FREE = {
     "InputLayer", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Add", "Subtract", "Multiply",
-    "Average", "Maximum", "Minimum", "Dropout", "GaussianNoise", "GaussianDropout", "Identity", "Rescaling",
+    "Average", "Maximum", "Minimum", "Dropout", "GaussianNoise", "GaussianDropout", "Identity",
     "Dense", "Functional", "Sequential", "Model",
 }
 # Layers with a `data_format` argument.
@@ -37,6 +37,26 @@ def _move_axis(axis, name: str):
     return [one(a) for a in axis] if isinstance(axis, (list, tuple)) else one(axis)
 
 
+def _channels_first_values(value, name: str):
+    """A Rescaling's scale or offset for NCHW: a number stays; per-channel values [c] become [c, 1, 1], which
+    broadcast over (n, c, h, w). Keras' own Rescaling reshapes only the scale, and only by the global
+    image_data_format, not by the layer's input (keras/src/layers/preprocessing/rescaling.py), so it cannot be
+    left to Keras. export/fold.py writes a normalization's shift before a residual Add this way."""
+    wrapped = isinstance(value, dict) and value.get("class_name") == "__numpy__"
+    values = value["config"]["value"] if wrapped else value
+    if not isinstance(values, (list, tuple)):
+        return value
+    if all(isinstance(v, (int, float)) for v in values):
+        moved = [[[v]] for v in values] if len(values) > 1 else list(values)
+    elif len(values) == 1 and isinstance(values[0], (list, tuple)) and len(values[0]) == 1 \
+            and isinstance(values[0][0], (list, tuple)) and all(isinstance(v, (int, float)) for v in values[0][0]):
+        moved = [[[v]] for v in values[0][0]]  # [1, 1, c]: per channel, written for NHWC
+    else:
+        raise UserError(f"cannot convert layer {name!r} (Rescaling) to channels_first: its scale or offset has a "
+                        "shape other than one value per channel")
+    return {**value, "config": {**value["config"], "value": moved}} if wrapped else moved
+
+
 def _convert_layers(layers: list[dict]) -> None:
     for layer in layers:
         kind, cfg, name = layer["class_name"], layer["config"], layer["config"].get("name", "?")
@@ -51,6 +71,8 @@ def _convert_layers(layers: list[dict]) -> None:
             cfg["data_format"] = "channels_first"
         elif kind in _AXIS:
             cfg["axis"] = _move_axis(cfg["axis"], name)
+        elif kind == "Rescaling":
+            cfg["scale"], cfg["offset"] = _channels_first_values(cfg["scale"], name), _channels_first_values(cfg["offset"], name)
         elif kind in ("Functional", "Model") and "layers" in cfg:
             _convert_layers(cfg["layers"])
         elif kind not in _LAYOUT_FREE:

@@ -48,3 +48,23 @@ def test_a_layer_that_cannot_move_is_an_error_naming_it():
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
     with pytest.raises(UserError, match="'my_reshape' \\(Reshape\\)"):
         to_channels_first(model)
+
+
+@pytest.mark.parametrize("as_array", [False, True])
+def test_per_channel_rescaling_moves_its_values_to_the_channel_axis(as_array):
+    # Keras reshapes a Rescaling's per-channel scale by the global image_data_format only, never its offset.
+    per_channel = (lambda v: np.array(v, np.float32)) if as_array else list
+    inputs = keras.Input((8, 6, 3))
+    x = keras.layers.Rescaling(per_channel([1 / 58.4, 1 / 57.1, 1 / 57.4]), per_channel([-2.1, -2.0, -1.8]))(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3)(x))
+    x = np.random.default_rng(0).uniform(0, 255, (2, 8, 6, 3)).astype(np.float32)
+    nchw = to_channels_first(model)
+    np.testing.assert_allclose(np.transpose(nchw(np.transpose(x, (0, 3, 1, 2))).numpy(), (0, 2, 3, 1)),
+                               model(x).numpy(), atol=1e-5)
+
+
+def test_a_rescaling_of_another_shape_is_an_error_naming_it():
+    inputs = keras.Input((8, 2, 2))
+    x = keras.layers.Rescaling([[1.0, 2.0], [3.0, 4.0]], name="odd_scale")(inputs)  # per column and channel
+    with pytest.raises(UserError, match="'odd_scale' \\(Rescaling\\).*one value per channel"):
+        to_channels_first(keras.Model(inputs, x))
