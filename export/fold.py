@@ -36,7 +36,10 @@ _CONTAINERS = {"Functional", "Model", "Sequential"}
 def fold_batch_norms(model: keras.Model) -> tuple[keras.Model, int]:
     """(a new model with every foldable BatchNormalization folded, how many were folded). With none to fold,
     or a model whose config cannot be rebuilt, the model itself and 0."""
-    config = copy.deepcopy(model.get_config())
+    try:
+        config = copy.deepcopy(model.get_config())
+    except NotImplementedError:  # a subclassed model: no config to rewrite
+        return model, 0
     if "layers" not in config:
         return model, 0
     pairs: dict[str, tuple[str, bool]] = {}  # "path/bn" -> ("path/producer", shift kept apart), nested too
