@@ -79,19 +79,11 @@ def test_request_bounds_default_and_cover_one_image():
         parse_config(data)
 
 
-def test_exif_switch_defaults_on_and_is_checked():
+@pytest.mark.parametrize("switch", ["exif_orientation", "fold_batch_norms"])
+def test_model_switches_default_on_and_are_checked(switch):
     data = base_config_data()
-    data["model"].pop("exif_orientation", None)
-    assert parse_config(data).model.exif_orientation is True
-    assert parse_config(mutate("model.exif_orientation", False)).model.exif_orientation is False
-    with pytest.raises(ConfigError, match="model.exif_orientation: must be true or false"):
-        parse_config(mutate("model.exif_orientation", "no"))
-
-
-def test_batch_norm_folding_defaults_on_and_is_checked():
-    data = base_config_data()
-    data["model"].pop("fold_batch_norms", None)
-    assert parse_config(data).model.fold_batch_norms is True
-    assert parse_config(mutate("model.fold_batch_norms", False)).model.fold_batch_norms is False
-    with pytest.raises(ConfigError, match="model.fold_batch_norms: must be true or false"):
-        parse_config(mutate("model.fold_batch_norms", "yes please"))
+    data["model"].pop(switch, None)
+    assert getattr(parse_config(data).model, switch) is True
+    assert getattr(parse_config(mutate(f"model.{switch}", False)).model, switch) is False
+    with pytest.raises(ConfigError, match=f"model.{switch}: must be true or false"):
+        parse_config(mutate(f"model.{switch}", "no"))
