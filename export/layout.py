@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 
 import keras
+import numpy as np
 
 from tools.errors import UserError
 
@@ -38,22 +39,18 @@ def _move_axis(axis, name: str):
 
 
 def _channels_first_values(value, name: str):
-    """A Rescaling's scale or offset for NCHW: a number stays; per-channel values [c] become [c, 1, 1], which
-    broadcast over (n, c, h, w). Keras' own Rescaling reshapes only the scale, and only by the global
-    image_data_format, not by the layer's input (keras/src/layers/preprocessing/rescaling.py), so it cannot be
-    left to Keras. export/fold.py writes a normalization's shift before a residual Add this way."""
+    """A Rescaling's scale or offset for NCHW: a single value stays; per-channel values ([c], or [1, 1, c] written
+    for NHWC) become [c, 1, 1], which broadcast over (n, c, h, w). Keras' own Rescaling reshapes only the scale,
+    and only by the global image_data_format, not by the layer's input (keras/src/layers/preprocessing/
+    rescaling.py), so it cannot be left to Keras. export/fold.py writes a normalization's shift this way."""
     wrapped = isinstance(value, dict) and value.get("class_name") == "__numpy__"
-    values = value["config"]["value"] if wrapped else value
-    if not isinstance(values, (list, tuple)):
+    values = np.asarray(value["config"]["value"] if wrapped else value)
+    if values.size == 1:
         return value
-    if all(isinstance(v, (int, float)) for v in values):
-        moved = [[[v]] for v in values] if len(values) > 1 else list(values)
-    elif len(values) == 1 and isinstance(values[0], (list, tuple)) and len(values[0]) == 1 \
-            and isinstance(values[0][0], (list, tuple)) and all(isinstance(v, (int, float)) for v in values[0][0]):
-        moved = [[[v]] for v in values[0][0]]  # [1, 1, c]: per channel, written for NHWC
-    else:
+    if values.shape[-1] != values.size:
         raise UserError(f"cannot convert layer {name!r} (Rescaling) to channels_first: its scale or offset has a "
                         "shape other than one value per channel")
+    moved = values.reshape(-1, 1, 1).tolist()
     return {**value, "config": {**value["config"], "value": moved}} if wrapped else moved
 
 

@@ -115,11 +115,6 @@ def _num(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}f}" if abs(x) < 100 else f"{x:.0f}"
 
 
-def _fold_stat(batch: dict) -> str:
-    """The folding ratio, or a dash for a report written before the bench measured it."""
-    return _stat(batch["folded_vs_as_trained"]) if "folded_vs_as_trained" in batch else "–"
-
-
 def _stat(s: dict, digits: int = 3, unit: str = "") -> str:
     return f"{_num(s['median'], digits)}{unit} [{_num(s['min'], digits)} – {_num(s['max'], digits)}]"
 
@@ -181,7 +176,7 @@ def markdown(data: dict) -> str:
             ips, ms = b["images_per_s"], b["ms_per_image"]
             lines.append(f"| {b['batch_size']} | {_stat(ips['bare'], 1)} | {_stat(ips['servable'], 1)} | "
                          f"{_stat(ips['tutorial'], 1)} | {_stat(b['servable_vs_bare'])} | "
-                         f"{_stat(b['servable_vs_tutorial'])} | {_fold_stat(b)} | {_stat(ms['preprocess'], 2)} | "
+                         f"{_stat(b['servable_vs_tutorial'])} | {_stat(b['folded_vs_as_trained'])} | {_stat(ms['preprocess'], 2)} | "
                          f"{_stat(ms['tutorial_preprocess'], 2)} |")
         f = r.get("flops")
         if f:
