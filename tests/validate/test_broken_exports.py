@@ -22,7 +22,7 @@ from tools import digests, paths
 from tools.config import parse_config
 from tools.validate import ops, structure
 from tools.validate import tfs_formats as tfs
-from tools.validate.report import Report
+from tools.validate.report import ExportResult, Report
 from tests.validate.helpers import FIRST, LAST, check, config_data, copy_models, failed, run, vdir
 
 
@@ -226,8 +226,42 @@ def test_saved_model_newer_than_the_serving_image(tiny_export):
 
 
 # ------------------------------------------------------------------------------------------ parity's reference
-# Validated whole, channels_last alone: where the reference comes from does not depend on the layout, and the
-# other layout's parity is the same code on the same reference (both layouts: the good export's report).
+# Where the reference comes from does not depend on the layout or on the other checks: the parity step of the
+# runner (tools/validate/runner.py check_parity) on channels_last, loaded and answered once, as a validation
+# loads and answers it. That the runner calls it for both layouts: the good export's report.
+
+@dataclass
+class Answered:
+    info: dict
+    samples: list
+    answers: object
+    labels: list
+
+
+@pytest.fixture(scope="module")
+def answered(tiny_export) -> Answered:
+    from tools.validate import correctness, serving
+    from tools.validate.samples import correctness_samples
+
+    path = tiny_export.dirs[LAST]
+    info = structure.read_export_info(path)
+    export = serving.LoadedExport(path, LAST, tiny_export.name, 1)
+    try:
+        samples = correctness_samples(tuple(info["input_size"]))
+        return Answered(info, samples, correctness.run_samples(export, samples), correctness.read_labels(path))
+    finally:
+        export.close()
+
+
+def parity_of(answered: Answered, config, info: dict | None = None, source_file: Path | None = None) -> Report:
+    from tools.validate import runner
+
+    report = report_of()
+    report.exports[LAST] = ExportResult(path=LAST, digest=None)  # what a validation of one layout holds
+    run = runner.Run(config, report, source_file=source_file)
+    runner.check_parity(run, LAST, info or answered.info, answered.samples, answered.answers, answered.labels)
+    return report
+
 
 def _other_model(tmp_path) -> Path:
     from tests.conftest import tiny_resnet
@@ -243,44 +277,37 @@ def _naming(config, model_file, **changes):
         config.model.source, model_file=model_file)))
 
 
-@pytest.mark.slow(seconds=25)
-def test_parity_uses_the_exports_own_source_not_model_yaml(tiny_export, tmp_path):
+def test_parity_uses_the_exports_own_source_not_model_yaml(tiny_export, tmp_path, answered):
     """model.yaml naming another model file changes nothing: the reference is the file the export records,
     found by its sha256 in the source cache (build/sources of the repository model.yaml is in)."""
     config = _naming(tiny_export.config, _other_model(tmp_path))
-    report = run(tiny_export, tmp_path, config=config, paths_=[tiny_export.dirs[LAST]])
+    report = parity_of(answered, config)
     parity = check(report, "correctness.parity")
     assert parity.passed, parity.detail
     assert parity.figures["reference"].startswith("model file ") and "sources/sha256-" in parity.figures["reference"]
+    structure.check_export_info(report, LAST, tiny_export.dirs[LAST], config, 1)
     info = check(report, "structure.export_info")
     assert info.passed and "made from model file tiny.keras; model.yaml names other.keras" in info.detail
 
 
-@pytest.mark.slow(seconds=50)
-def test_parity_without_the_source_at_hand_is_not_run_and_names_where_it_looked(tiny_export, tmp_path):
+def test_parity_without_the_source_at_hand_is_not_run_and_names_where_it_looked(tiny_export, tmp_path, answered):
     # model.yaml in an empty folder: no build/sources beside it.
     config = _naming(tiny_export.config, _other_model(tmp_path), path=tmp_path / "model.yaml")
-    report = run(tiny_export, tmp_path, config=config, paths_=[tiny_export.dirs[LAST]])
+    report = parity_of(answered, config)
     parity = check(report, "correctness.parity")
     assert parity.status == "not_run" and not report.passed and not report.failures()
     assert "the source model file tiny.keras (sha256 " in parity.detail and "is not at hand" in parity.detail
     assert "other.keras (sha256 " in parity.detail and "give it with --source FILE" in parity.detail
     # Given by hand, it is used (and accepted only by its sha256).
-    report = run(tiny_export, tmp_path, config=config, paths_=[tiny_export.dirs[LAST]],
-                 source_file=tiny_export.model_file)
+    report = parity_of(answered, config, source_file=tiny_export.model_file)
     assert check(report, "correctness.parity").passed and report.passed
 
 
-@pytest.mark.slow(seconds=25)
-def test_parity_fails_when_the_source_holds_other_weights(tiny_export, tmp_path, models):
+def test_parity_fails_when_the_source_holds_other_weights(tiny_export, tmp_path, answered):
     """An export whose record names a file with other weights than the graph holds: parity catches it."""
     other = _other_model(tmp_path)
-    target = vdir(models, tiny_export)
-    info_path = target / paths.ASSETS_EXTRA_DIR / paths.EXPORT_INFO_FILE
-    info = json.loads(info_path.read_text())
+    info = json.loads(json.dumps(answered.info))
     info["source"].update(file="other.keras", file_sha256=digests.sha256_file(other))
-    info_path.write_text(json.dumps(info))
-    digests.write_sums(target)
-    report = run(tiny_export, tmp_path, config=_naming(tiny_export.config, other), paths_=[target])
+    report = parity_of(answered, _naming(tiny_export.config, other), info)
     detail = failed(report, "correctness.parity")
     assert "weights differ: the export records weights sha256" in detail and "servable vs Keras" in detail

@@ -43,7 +43,7 @@ def child_main(job_file: str) -> dict:
     layout = job["layout"]
     report = Report(model=job["config"].model.name, version=job["version"])
     report.exports[layout] = ExportResult(path=job["shown"], digest=None)
-    run = runner._Run(job["config"], report, models_dir=job["models_dir"], source_file=job["source_file"],
+    run = runner.Run(job["config"], report, models_dir=job["models_dir"], source_file=job["source_file"],
                       use_capi=job["use_capi"])
     runner._validate_layout(run, layout, Path(job["path"]), job["version"], job["check_parent"])
     if layout in run.dirs:

@@ -85,7 +85,7 @@ def batch_rss_bound_mb(config: Config, layout: str) -> float:
 
 
 @dataclass
-class _Run:
+class Run:
     """What one validation learns per layout and shares across layouts."""
 
     config: Config
@@ -181,7 +181,7 @@ def validate(config: Config, version: int | None = None, models_dir: Path | None
         from_models_dir = True
     report = Report(model=name, version=version, tensorflow_version=tf.__version__, keras_version=keras.__version__,
                     tolerances=tolerances(), machine=machine(), echo=echo, accept_not_run=accept_not_run)
-    run = _Run(config, report, models_dir=models_dir, source_file=source_file, use_capi=use_capi)
+    run = Run(config, report, models_dir=models_dir, source_file=source_file, use_capi=use_capi)
     for layout, p in entries:
         report.exports[layout] = ExportResult(path=structure.shown(p), digest=None)
     for layout, p in entries:
@@ -207,7 +207,7 @@ def validate(config: Config, version: int | None = None, models_dir: Path | None
     return report
 
 
-def _validate_layout(run: _Run, layout: str, path: Path, version: int | None, check_parent: bool) -> None:
+def _validate_layout(run: Run, layout: str, path: Path, version: int | None, check_parent: bool) -> None:
     report, config = run.report, run.config
     if check_parent and path.parent.is_dir():
         structure.check_layout_dir(report, layout, path.parent)
@@ -244,7 +244,7 @@ def _validate_layout(run: _Run, layout: str, path: Path, version: int | None, ch
         export.close()
 
 
-def _checks_on_loaded(run: _Run, layout: str, export: serving.LoadedExport, info: dict | None) -> None:
+def _checks_on_loaded(run: Run, layout: str, export: serving.LoadedExport, info: dict | None) -> None:
     report = run.report
     if not serving.check_signatures(report, layout, export, info):
         report.add("serving.calls", layout, False, "request, warmup, correctness and bad-input checks not run: "
@@ -261,7 +261,7 @@ def _checks_on_loaded(run: _Run, layout: str, export: serving.LoadedExport, info
     _call_checks(run, layout, export, info)
 
 
-def _call_checks(run: _Run, layout: str, export: serving.LoadedExport, info: dict) -> None:
+def _call_checks(run: Run, layout: str, export: serving.LoadedExport, info: dict) -> None:
     report, config = run.report, run.config
     input_size, k, num_classes = tuple(info["input_size"]), int(info["top_k"]), int(info["num_classes"])
     samples = correctness_samples(input_size)
@@ -276,15 +276,7 @@ def _call_checks(run: _Run, layout: str, export: serving.LoadedExport, info: dic
         correctness.check_outputs(report, layout, answers, labels, num_classes, k, samples)
         run.guard("correctness.batching", layout, correctness.check_batching, report, layout, export, samples, answers)
         run.guard("correctness.repeat", layout, correctness.check_repeat, report, layout, export, samples, answers)
-        found = run.guard("correctness.parity", layout, run.reference, info, samples)
-        if found is not None:
-            ref, where = found
-            if ref is None:
-                report.not_run("correctness.parity", layout, f"no reference: {where}; checked instead: the export's "
-                                                             "own answers, both layouts' weights and answers")
-            else:
-                run.guard("correctness.parity", layout, correctness.check_parity, report, layout, answers, ref,
-                          info, labels, where)
+        check_parity(run, layout, info, samples, answers, labels)
         run.answers[layout] = answers
     # The golden set the clusters replay after every sync (tools/goldenset, issue 11).
     from tools.goldenset.record import record_layout
@@ -301,6 +293,21 @@ def _call_checks(run: _Run, layout: str, export: serving.LoadedExport, info: dic
                       lambda: found.source)
     run.guard("badinput", layout, badinput.check_bad_inputs, report, layout, export, input_size, k,
               batch_rss_bound_mb(config, layout), info)
+
+
+def check_parity(run: Run, layout: str, info: dict, samples: list[Sample], answers, labels: list[bytes]) -> None:
+    """The export's answers against its source Keras model's, found from the export's own record (or not run,
+    naming where it looked)."""
+    found = run.guard("correctness.parity", layout, run.reference, info, samples)
+    if found is None:
+        return
+    ref, where = found
+    if ref is None:
+        run.report.not_run("correctness.parity", layout, f"no reference: {where}; checked instead: the export's "
+                                                         "own answers, both layouts' weights and answers")
+    else:
+        run.guard("correctness.parity", layout, correctness.check_parity, run.report, layout, answers, ref, info,
+                  labels, where)
 
 
 def discover_versions(config: Config, models_dir: Path) -> list[int]:
