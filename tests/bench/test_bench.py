@@ -18,8 +18,11 @@ def test_quick_bench_on_the_tiny_model(tiny_export, tmp_path):
     from PIL import Image
 
     out = tmp_path / "bench"
+    # rounds=3: --rounds reaches the throughput and phone-photo sections (quick mode's own is 2)
     data = run_bench(tiny_export.config, out, quick=True, sections=("throughput", "large", "coldstart"),
-                     progress=False)
+                     progress=False, rounds=3)
+    assert data["plan"]["rounds"] == 3 and data["plan"]["large_rounds"] == 3
+    assert all(len(v) == 3 for v in data["results"]["large"]["seconds"].values())
     assert sorted(p.name for p in out.iterdir()) == sorted([
         paths.BENCH_REPORT_MD, paths.BENCH_REPORT_JSON, paths.BENCH_THROUGHPUT_PNG, paths.BENCH_LARGE_INPUTS_PNG,
         paths.BENCH_COLD_START_PNG])
@@ -55,6 +58,8 @@ def test_quick_bench_on_the_tiny_model(tiny_export, tmp_path):
         assert heading in md
     assert "Quick mode" in md
     assert "| Folded / as trained |" in md
+    assert list(data["section_seconds"]) == ["build", "throughput", "large", "coldstart"]
+    assert "Where the time went: build " in md and "coldstart " in md
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
@@ -70,16 +75,15 @@ def test_count_gmac_of_the_tiny_model(tiny_export):
     assert machine.count_gmac(_tiny_model(tiny_export)) == pytest.approx(expected / 1e9)
 
 
-def test_rounds_sets_the_interleaved_rounds_and_one_round_is_refused(tiny_export, tmp_path, capsys):
+def test_too_few_rounds_are_refused(tmp_path, capsys):
     from tools.bench.cli import main
 
-    data = run_bench(tiny_export.config, tmp_path / "b", quick=True, sections=("throughput",), progress=False,
-                     rounds=3)
-    assert data["plan"]["rounds"] == 3 and data["plan"]["large_rounds"] == 3
-    assert all(len(v) == 3 for b in data["results"]["throughput"]["batches"] for v in b["seconds"].values())
     assert main(["--quick", "--rounds", "1", "--out", str(tmp_path / "c"), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--rounds must be at least 2" in err[0]
+    assert main(["--quick", "--onednn-rounds", "0", "--out", str(tmp_path / "c"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--onednn-rounds must be at least 1, got 0" in err[0]
     assert not (tmp_path / "c").exists()
 
 
@@ -174,11 +178,14 @@ def test_onednn_section_interleaves_settings_and_reports_them(tiny_export, tmp_p
     calls = []
     monkeypatch.setattr(onednn_compare, "_run", _fake_worker(calls))
     out, docs = tmp_path / "bench", tmp_path / "docs"
-    data = run_bench(tiny_export.config, out, quick=True, sections=("onednn",), progress=False, docs_dir=docs)
+    data = run_bench(tiny_export.config, out, quick=True, sections=("onednn",), progress=False, docs_dir=docs,
+                     onednn_rounds=2)
     od = data["results"]["onednn"]
     names, _ = onednn_compare.settings_for(machine.all_flags())
-    assert od["settings"] == names and od["problems"] == []
-    assert [c[1] for c in calls[:-1]] == [onednn_compare.SETTINGS[n] for n in names]  # one process per setting
+    assert od["settings"] == names and od["problems"] == [] and od["rounds"] == 2
+    # one process per setting per round, the order rotated each round
+    rotated = names[1:] + names[:1]
+    assert [c[1] for c in calls[:-1]] == [onednn_compare.SETTINGS[n] for n in names + rotated]
     assert calls[-1] == (["--probe"], {"TF_ENABLE_ONEDNN_OPTS": None, "TF_SET_ONEDNN_FPMATH_MODE": None})
     for b in od["batches"]:
         assert set(b["images_per_s"]) == {f"{n}:{w}" for n in names for w in ("servable", "bare")}
@@ -273,3 +280,34 @@ def test_copy_plots_into_docs(tmp_path):
     (tmp_path / "out" / paths.BENCH_ONEDNN_PNG).write_bytes(b"png")
     report.copy_plots(tmp_path / "out", tmp_path / "docs")
     assert [p.name for p in (tmp_path / "docs").iterdir()] == [paths.BENCH_ONEDNN_PNG]
+
+
+def test_cold_start_runs_processes_without_warmup_only_in_the_contrast_rounds(tmp_path, monkeypatch):
+    """Every round runs a process with warmup (the first-request target's sample); only the first
+    cold_contrast_rounds also run one without, alternating which goes first."""
+    import types
+    from dataclasses import replace
+
+    import export.api
+    from tools import proc
+    from tools.bench import measure
+
+    def fake_export(config, output_dir, verbose):
+        version_dir = output_dir / "m" / "channels_last" / "1"
+        version_dir.mkdir(parents=True)
+        (version_dir / "saved_model.pb").write_bytes(b"x")
+        return {"channels_last": version_dir}
+
+    warmups = []
+
+    def fake_run(cmd, **kwargs):
+        warmups.append("--warmup" in cmd)
+        keys = ("import_s", "load_s", "warmup_s", "first_ms", "steady_median_ms", "first_over_steady")
+        return types.SimpleNamespace(stdout=json.dumps({"warmup": warmups[-1], **dict.fromkeys(keys, 1.0)}) + "\n")
+
+    monkeypatch.setattr(export.api, "export_model", fake_export)
+    monkeypatch.setattr(proc, "run", fake_run)
+    plan = replace(measure.Plan(), cold_rounds=5, cold_contrast_rounds=3)
+    result = measure.export_and_cold_start(None, plan, lambda message: None, tmp_path)
+    assert warmups == [False, True, True, False, False, True, True, True]
+    assert result["warmup"]["first_ms"]["n"] == 5 and result["no_warmup"]["first_ms"]["n"] == 3

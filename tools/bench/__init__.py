@@ -43,22 +43,27 @@ TARGETS = {
 
 def run_bench(config: Config, out_dir: Path | None = None, *, quick: bool = False,
               sections: tuple[str, ...] = SECTIONS, repo_root: Path = paths.REPO_ROOT, progress: bool = True,
-              layout: str = "channels_last", docs_dir: Path | None = None, rounds: int | None = None) -> dict:
+              layout: str = "channels_last", docs_dir: Path | None = None, rounds: int | None = None,
+              onednn_rounds: int | None = None) -> dict:
     """Measure, then write report.md, report.json and the plots into out_dir; returns the report data.
 
     `rounds`: interleaved rounds of the throughput and phone-photo sections (default 7 and 5). Seven rounds resolve
     about 1-2% on a 2-core machine; a difference below that (the servable against the tutorial's at batch 1 is
-    0.3%) needs more."""
+    0.3%) needs more. `onednn_rounds`: rounds of fresh processes per oneDNN setting (default 3)."""
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
         raise UserError(f"unknown bench section {unknown[0]!r}: choose from {', '.join(SECTIONS)}")
     if rounds is not None and rounds < 2:
         raise UserError(f"--rounds must be at least 2 (a median over rounds of ratios needs pairs), got {rounds}")
+    if onednn_rounds is not None and onednn_rounds < 1:
+        raise UserError(f"--onednn-rounds must be at least 1, got {onednn_rounds}")
     out_dir = Path(out_dir or repo_root / paths.BENCH_DIR)
     _check_writable(out_dir)
     plan = QUICK if quick else Plan()
     if rounds is not None:
         plan = replace(plan, rounds=rounds, large_rounds=rounds)
+    if onednn_rounds is not None:
+        plan = replace(plan, onednn_rounds=onednn_rounds)
     say = Progress("bench", progress)
     started = time.perf_counter()
 
@@ -71,6 +76,8 @@ def run_bench(config: Config, out_dir: Path | None = None, *, quick: bool = Fals
 
     v = variants.build(config, layout)
     info = machine.machine_info()
+    # Where the wall time goes, so a missed time target points at its section.
+    section_seconds = {"build": time.perf_counter() - started}
     data: dict = {
         "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "quick": quick,
@@ -85,8 +92,16 @@ def run_bench(config: Config, out_dir: Path | None = None, *, quick: bool = Fals
                   "jpeg_fast_downscale": config.model.jpeg_fast_downscale},
         "targets": TARGETS,
         "results": {},
+        "section_seconds": section_seconds,
     }
     results = data["results"]
+    clock = [time.perf_counter()]
+
+    def timed(section: str) -> None:
+        now = time.perf_counter()
+        section_seconds[section] = now - clock[0]
+        clock[0] = now
+
     try:
         if "throughput" in sections:
             results["throughput"] = measure.throughput(v, plan, say)
@@ -97,16 +112,21 @@ def run_bench(config: Config, out_dir: Path | None = None, *, quick: bool = Fals
             results["flops"] = {"gflop_per_image": gflop, "gflop_basis": how, "batch_size": biggest["batch_size"],
                                 "achieved_gflops": rate, "peak_gflops": peak, "peak_basis": assumption,
                                 "fraction_of_peak": rate / peak if peak else None}
+            timed("throughput")
         if "large" in sections:
             results["large"] = measure.large_inputs(v, plan, say)
+            timed("large")
         if "coldstart" in sections:
             results["coldstart"] = measure.export_and_cold_start(config, plan, say, repo_root)
+            timed("coldstart")
         if "check" in sections:
             results["check"] = measure.time_check(repo_root, say)
+            timed("check")
         if "onednn" in sections:  # issue 16: each setting in its own processes, so after the in-process sections
             from tools.bench import onednn_compare
 
             results["onednn"] = onednn_compare.compare(config, plan, say, repo_root, machine.all_flags())
+            timed("onednn")
     finally:
         v.close()
     data["seconds_total"] = time.perf_counter() - started

@@ -1,4 +1,4 @@
-"""`python -m tools bench [--quick] [--out DIR] [--only SECTIONS] [--rounds N] [--config model.yaml]`: argument parsing only."""
+"""`python -m tools bench [--quick] [--out DIR] [--only SECTIONS] [--rounds N] [--onednn-rounds N] [--config model.yaml]`: argument parsing only."""
 from __future__ import annotations
 
 import argparse
@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=None, metavar="N",
                    help="interleaved rounds of the throughput and phone-photo sections (default 7 and 5); more "
                         "rounds resolve smaller differences")
+    p.add_argument("--onednn-rounds", type=int, default=None, metavar="N",
+                   help="rounds of fresh processes per oneDNN setting (default 3); each round runs every setting "
+                        "once, interleaved")
     p.add_argument("--config", type=Path, default=None, help="model.yaml to read (default: the repository's)")
     p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     p.add_argument("--docs", type=Path, default=None, metavar="DIR",
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         sections = tuple(s.strip() for s in args.only.split(",") if s.strip()) if args.only else bench.SECTIONS
         data = bench.run_bench(config, args.out, quick=args.quick, sections=sections, progress=not args.no_progress,
-                               docs_dir=args.docs, rounds=args.rounds)
+                               docs_dir=args.docs, rounds=args.rounds, onednn_rounds=args.onednn_rounds)
         for v in data["verdicts"]:
             mark = "met   " if v["met"] else "MISSED"
             print(f"{mark} {v['what']}: {v['median']:.3f}{v['unit']} (target {v['target']})")

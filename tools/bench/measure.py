@@ -27,7 +27,10 @@ class Plan:
     large_count: int = 4
     large_size: tuple[int, int] = (3000, 4000)  # height, width: a 12 MP phone photo
     large_rounds: int = 5
-    cold_rounds: int = 5  # pairs of fresh processes, with and without warmup
+    cold_rounds: int = 5  # fresh processes with warmup: the sample of the first-request target
+    # Of those rounds, how many also run a process without warmup, the contrast (what warmup saves: ~35x on the first
+    # request), which no target reads; ~10 s of ResNet50 cold start each.
+    cold_contrast_rounds: int = 3
     cold_steady: int = 5
     # issue 16: oneDNN on/off/bf16, one fresh process per setting per round (tools/bench/onednn_compare.py)
     onednn_rounds: int = 3
@@ -35,7 +38,7 @@ class Plan:
 
 
 QUICK = Plan(batch_sizes=(1, 2), rounds=2, sample_seconds=0.01, large_count=2, large_size=(480, 640),
-             large_rounds=2, cold_rounds=1, cold_steady=2, onednn_rounds=1, onednn_samples=1)
+             large_rounds=2, cold_rounds=1, cold_contrast_rounds=1, cold_steady=2, onednn_rounds=1, onednn_samples=1)
 
 Progress = Callable[[str], None]
 
@@ -193,7 +196,8 @@ def export_and_cold_start(config, plan: Plan, progress: Progress, repo_root: Pat
         runs: list[dict] = []
         version_dir = dirs.get("channels_last") or next(iter(dirs.values()))
         for r in range(plan.cold_rounds):
-            for warm in ([False, True] if r % 2 == 0 else [True, False]):
+            order = [False, True] if r % 2 == 0 else [True, False]
+            for warm in order if r < plan.cold_contrast_rounds else [True]:
                 progress(f"cold start: round {r + 1}/{plan.cold_rounds}, {'with' if warm else 'without'} warmup, "
                          "fresh process")
                 result = proc.run([sys.executable, "-m", "tools.bench.coldstart", str(version_dir),

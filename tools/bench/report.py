@@ -126,6 +126,9 @@ def markdown(data: dict) -> str:
     lines += [f"Generated {data['generated']} by `make bench` in {data['seconds_total']:.0f} s. "
               "Numbers are medians over interleaved rounds, with [min – max] across rounds; each ratio is formed "
               "per round (A and B measured back to back), so drift of a shared machine cancels."]
+    lines += ["", "Where the time went: " + ", ".join(f"{name} {sec:.0f} s" for name, sec in
+                                                      data["section_seconds"].items())
+              + " (build: the model and its servables in memory)."]
     if data["quick"]:
         lines += ["", "> **Quick mode**: tiny counts that only exercise the code paths. These numbers mean nothing."]
     la, lb = m.get("load_average"), m.get("load_average_end")
@@ -233,7 +236,9 @@ def markdown(data: dict) -> str:
                   f"Each run is a fresh Python process (`python -m tools.bench.coldstart`) that imports TensorFlow, "
                   f"loads the exported {cs['cold_layout']} SavedModel, optionally replays its warmup records as TF "
                   "Serving does before it marks a version AVAILABLE, then sends one photo-like JPEG it has never "
-                  "seen and repeats it for the steady median. Runs alternate without and with warmup.", "",
+                  "seen and repeats it for the steady median. Runs alternate without and with warmup; the last "
+                  "rounds run with warmup only (the first-request target's sample), since the runs without warmup "
+                  "are only the contrast.", "",
                   "| Runs | Import TF (s) | Load SavedModel (s) | Warmup (s) | First request (ms) | Steady median (ms) "
                   "| First / steady |", "|---|---|---|---|---|---|---|"]
         for key in ("no_warmup", "warmup"):
