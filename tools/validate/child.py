@@ -44,7 +44,7 @@ def child_main(job_file: str) -> dict:
     report = Report(model=job["config"].model.name, version=job["version"])
     report.exports[layout] = ExportResult(path=job["shown"], digest=None)
     run = runner.Run(job["config"], report, models_dir=job["models_dir"], source_file=job["source_file"],
-                      use_capi=job["use_capi"])
+                     use_capi=job["use_capi"])
     runner._validate_layout(run, layout, Path(job["path"]), job["version"], job["check_parent"])
     if layout in run.dirs:
         settings.check(report, layout, job["wanted"], "in a child process started with the target's settings")
