@@ -23,7 +23,8 @@ SHA = hashlib.sha256(SOURCE).hexdigest()
 @pytest.fixture
 def exporter(monkeypatch):
     """export.api.export_model replaced by small fake exports (tests/gitops/conftest.py) whose bytes depend on the
-    model's name, version and layout only, as a real export depends on its source and settings only. Records
+    model's name, version and layout, as a real export depends on its source and settings, and on the layouts the
+    same call exported before it, as a real export's function names do (TensorFlow's process-wide counter). Records
     each call's arguments."""
     import export.api
 
@@ -32,20 +33,26 @@ def exporter(monkeypatch):
     def fake_export_model(config, version=None, output_dir=None, layouts=paths.LAYOUTS, verbose=True,
                           sources_root=None):
         calls.append({"version": version, "output_dir": output_dir, "layouts": layouts})
-        for layout in layouts:
-            make_export(output_dir, config.model.name, layout, version)
+        for i, layout in enumerate(layouts):
+            make_export(output_dir, config.model.name, layout, version, salt=_after(layouts[:i]))
         return {layout: paths.version_dir(output_dir, config.model.name, layout, version) for layout in layouts}
 
     monkeypatch.setattr(export.api, "export_model", fake_export_model)
     return calls
 
 
+def _after(earlier) -> str:
+    return f" after {','.join(earlier)}" if earlier else ""
+
+
 def expected_digests(tmp_path, name="mine", version=3) -> dict[str, str]:
-    return {layout: make_export(tmp_path / "expected", name, layout, version) for layout in paths.LAYOUTS}
+    """What `make export` pins: every layout, in order, from one process."""
+    return {layout: make_export(tmp_path / "expected", name, layout, version, salt=_after(paths.LAYOUTS[:i]))
+            for i, layout in enumerate(paths.LAYOUTS)}
 
 
 def config_for(tmp_path, pins: dict[str, str], sha256: str | None = SHA, source: bytes | None = SOURCE,
-               stored: bool = False):
+               stored: bool = False, targets: tuple[str, ...] | None = None):
     """model.yaml of a repository in tmp_path/repo: model `mine` v3 from mine.keras (written with `source`, or
     absent when None), pinning `pins` and `sha256`; the store a folder holding the source when `stored`."""
     repo, store = tmp_path / "repo", tmp_path / "store"
@@ -60,6 +67,8 @@ def config_for(tmp_path, pins: dict[str, str], sha256: str | None = SHA, source:
     data["model"].update(name="mine", version=3, digests=pins, preprocessing="none", labels=None)
     data["model"]["source"] = {"model_file": "mine.keras", "sha256": sha256}
     data["store"] = {"uri": f"file://{store}", "publish_uri": None}
+    if targets is not None:
+        data["targets"] = {name: data["targets"][name] for name in targets}
     return parse_config(data, base=repo)
 
 
@@ -74,6 +83,21 @@ def test_equal_digests_pass_and_each_layout_is_named(tmp_path, exporter):
     assert call["version"] == 3 and call["layouts"] == tuple(paths.LAYOUTS)
     assert not call["output_dir"].exists()  # a scratch directory, gone afterwards
     assert not (tmp_path / "repo" / paths.MODELS_DIR).exists()  # build/models untouched
+
+
+def test_a_fork_serving_one_layout_re_exports_every_layout_and_compares_the_served_one(tmp_path, exporter):
+    """A GPU-only fork pins channels_first as `make export` wrote it, after channels_last: re-exporting
+    channels_first alone would give other bytes (a real one: sha256 c129ec41... alone against 14ddd5cd... after
+    channels_last for the tiny model, stop 23), so verify-digests exports what `make export` exports."""
+    pins = expected_digests(tmp_path)
+    lines = []
+    config = config_for(tmp_path, {"channels_first": pins["channels_first"]}, targets=("gpu",))
+    outcome = verify_digests(config, log=lines.append)
+    assert outcome.digests == {"channels_first": pins["channels_first"]}
+    assert lines == [f"channels_first: {pins['channels_first']} re-derived from source sha256 {SHA}: equals "
+                     "model.digests.channels_first"]
+    [call] = exporter
+    assert call["layouts"] == tuple(paths.LAYOUTS)
 
 
 def test_a_wrong_pin_is_refused_naming_that_layout_and_both_digests(tmp_path, exporter):
