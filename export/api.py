@@ -158,11 +158,7 @@ def export_model(
 ) -> dict[str, Path]:
     """Export `layouts` of config.model at `version` (default model.version); returns layout -> version dir.
     `sources_root`: the repository whose build/sources caches the source file (default: model.yaml's folder).
-
-    Byte-reproducible from a fresh process only: TensorFlow numbers traced functions with a process-wide counter
-    (`__inference__serve_<n>`), so a process that traced other functions first writes other function names and
-    another digest for the same computation. Pinned digests come from `python -m export` (README: Reproducible
-    exports)."""
+    The bytes do not depend on what the calling process traced before (export/canonical.py)."""
     settings = config.model
     version = settings.version if version is None else version
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:

@@ -65,9 +65,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-exif-orientation", action="store_true",
                    help="serve JPEGs as stored, ignoring their EXIF Orientation tag")
     p.add_argument("--layout", action="append", choices=paths.LAYOUTS,
-                   help="export only this layout (repeatable; default: both). Its bytes differ from the same layout "
-                        "exported beside the other: pin digests from a both-layout export, as make verify-digests "
-                        "re-derives them")
+                   help="export only this layout (repeatable; default: both)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 

@@ -9,6 +9,7 @@ import keras
 import tensorflow as tf
 
 from export import postprocess, preprocess
+from export.canonical import canonicalize_saved_model
 from tools import paths
 
 
@@ -112,19 +113,23 @@ class Servable(tf.Module):
             str(directory),
             signatures={paths.SERVING_SIGNATURE: signature, paths.PREDICT_ALIAS: signature},
         )
-        _derive_fingerprint_uuid(Path(directory))
+        canonicalize_saved_model(Path(directory))
+        _rewrite_fingerprint(Path(directory))
 
 
-def _derive_fingerprint_uuid(directory: Path) -> None:
-    """Replace the random uuid TensorFlow writes into fingerprint.pb with one derived from the content hashes
-    beside it, so exporting the same model twice gives the same bytes and the same digest."""
+def _rewrite_fingerprint(directory: Path) -> None:
+    """fingerprint.pb again, of the canonical saved_model.pb, by TensorFlow's own fingerprinting (what
+    tf.saved_model.save calls: tensorflow/python/saved_model/fingerprinting_utils.py write_fingerprint); its
+    random uuid replaced by one derived from the content hashes beside it, so exporting the same model twice gives
+    the same bytes and the same digest."""
     path = directory / "fingerprint.pb"
     if not path.is_file():
         return
     from tensorflow.core.protobuf import fingerprint_pb2
+    from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
 
     fingerprint = fingerprint_pb2.FingerprintDef()
-    fingerprint.ParseFromString(path.read_bytes())
+    fingerprint.ParseFromString(fingerprinting.CreateFingerprintDef(str(directory)))
     if not fingerprint.uuid:
         return
     fingerprint.uuid = ""

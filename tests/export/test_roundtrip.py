@@ -40,6 +40,31 @@ def test_digest_file_covers_every_file_and_verifies(tiny_export):
         assert digests.version_digest(d).startswith("sha256:")
 
 
+def test_names_are_canonical_and_the_fingerprint_describes_the_saved_model_as_written(tiny_export):
+    """export/canonical.py renamed the functions by their tracing order (suffixes 1..n, not the process's counter),
+    and fingerprint.pb is TensorFlow's own fingerprint of that saved_model.pb, only its uuid derived."""
+    import re
+
+    from tensorflow.core.protobuf import fingerprint_pb2, saved_model_pb2
+    from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
+
+    for d in tiny_export.dirs.values():
+        saved = saved_model_pb2.SavedModel.FromString((d / paths.SAVED_MODEL_PB).read_bytes())
+        library = saved.meta_graphs[0].graph_def.library
+        names = [f.signature.name for f in library.function]
+        numeric_args = {a.s for f in library.function for attrs in f.arg_attr.values()
+                        for key, a in attrs.attr.items() if key == "_user_specified_name" and a.s.isdigit()}
+        suffixes = [int(re.search(r"_(\d+)$", n).group(1)) for n in names]
+        # ranks among the export's own counter values: functions and numeric argument names, 1..n together
+        assert names == sorted(names) and len(set(suffixes)) == len(suffixes)
+        assert set(suffixes) | {int(a) for a in numeric_args} == set(range(1, len(names) + len(numeric_args) + 1))
+        written = fingerprint_pb2.FingerprintDef.FromString((d / "fingerprint.pb").read_bytes())
+        fresh = fingerprint_pb2.FingerprintDef.FromString(fingerprinting.CreateFingerprintDef(str(d)))
+        assert written.saved_model_checksum == fresh.saved_model_checksum != 0
+        assert written.graph_def_program_hash == fresh.graph_def_program_hash
+        assert written.uuid and written.uuid != fresh.uuid  # derived, not random
+
+
 def test_export_info_records_versions_layout_weights_and_signature(tiny_export):
     infos = {lay: json.loads((d / paths.ASSETS_EXTRA_DIR / paths.EXPORT_INFO_FILE).read_text())
              for lay, d in tiny_export.dirs.items()}

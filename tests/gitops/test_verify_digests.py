@@ -24,8 +24,8 @@ SHA = hashlib.sha256(SOURCE).hexdigest()
 def exporter(monkeypatch):
     """export.api.export_model replaced by small fake exports (tests/gitops/conftest.py) whose bytes depend on the
     model's name, version and layout, as a real export depends on its source and settings, and on the layouts the
-    same call exported before it, as a real export's function names do (TensorFlow's process-wide counter). Records
-    each call's arguments."""
+    same call exported before it, as a real export did before export/canonical.py (TensorFlow's process-wide
+    function counter): verify-digests must re-export as `make export` does. Records each call's arguments."""
     import export.api
 
     calls = []
@@ -86,9 +86,10 @@ def test_equal_digests_pass_and_each_layout_is_named(tmp_path, exporter):
 
 
 def test_a_fork_serving_one_layout_re_exports_every_layout_and_compares_the_served_one(tmp_path, exporter):
-    """A GPU-only fork pins channels_first as `make export` wrote it, after channels_last: re-exporting
-    channels_first alone would give other bytes (a real one: sha256 c129ec41... alone against 14ddd5cd... after
-    channels_last for the tiny model, stop 23), so verify-digests exports what `make export` exports."""
+    """A GPU-only fork pins channels_first as `make export` wrote it, after channels_last: verify-digests exports
+    what `make export` exports, so even a layout whose bytes depended on the one before it (the tiny model's
+    channels_first before export/canonical.py: sha256 c129ec41... alone, 14ddd5cd... after channels_last)
+    re-derives its pin."""
     pins = expected_digests(tmp_path)
     lines = []
     config = config_for(tmp_path, {"channels_first": pins["channels_first"]}, targets=("gpu",))

@@ -48,10 +48,9 @@ def verify_digests(config: Config, *, allow_unpinned: bool = False, verbose: boo
     # The source first, on its own, so the log says where its bytes came from (the export then reads the cache).
     sources.resolve(config, settings.version, log=log)
     with tempfile.TemporaryDirectory(prefix="verify-digests-") as scratch:
-        # Every layout, in the order `make export` exports them, though only the served ones are compared:
-        # TensorFlow names traced functions with a process-wide counter, so a layout's bytes depend on what the same
-        # process exported before it (channels_first alone is not channels_first after channels_last: README,
-        # Reproducible exports). A fork serving GPU only would otherwise never re-derive its pin.
+        # Exactly what `make export` runs (every layout, in its order), though only the served ones are compared:
+        # a re-derivation repeats how the pin was made. Before export/canonical.py, a layout's bytes depended on what
+        # the process had exported before it, and a fork serving GPU only could not re-derive its pin.
         dirs = export_model(config, version=settings.version, output_dir=Path(scratch), layouts=paths.LAYOUTS,
                             verbose=verbose)
         got = {layout: digests.version_digest(dirs[layout]) for layout in layouts}
