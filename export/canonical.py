@@ -16,16 +16,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tools import paths
+
 _SUFFIX = re.compile(r"_(\d+)$")
 _TOKEN = re.compile(r"(?<=_)(\d+)(?![0-9])")
 _USER_NAME = "_user_specified_name"
 
 
 def canonicalize_saved_model(directory: Path) -> None:
-    """Rewrite <directory>/saved_model.pb with counter-independent names (see the module docstring)."""
+    """Rewrite <directory>/saved_model.pb with counter-independent names (see the module docstring). It runs inside
+    the export's hidden temporary directory, so a failure leaves no half-written version."""
     from tensorflow.core.protobuf import saved_model_pb2
 
-    path = Path(directory) / "saved_model.pb"
+    path = Path(directory) / paths.SAVED_MODEL_PB
     saved = saved_model_pb2.SavedModel()
     saved.ParseFromString(path.read_bytes())
     for meta in saved.meta_graphs:
@@ -106,3 +109,6 @@ def _canonicalize_meta_graph(meta) -> None:
         elif kind == "bare_concrete_function":
             bare = node.bare_concrete_function
             bare.concrete_function_name = functions.get(bare.concrete_function_name, bare.concrete_function_name)
+        elif kind == "captured_tensor":
+            captured = node.captured_tensor
+            captured.concrete_function = functions.get(captured.concrete_function, captured.concrete_function)
