@@ -38,17 +38,15 @@ def canonicalize_saved_model(directory: Path) -> None:
 
 def _canonicalize_meta_graph(meta) -> None:
     library = meta.graph_def.library
-    counters = {int(m.group(1)) for f in library.function for m in [_SUFFIX.search(f.signature.name)] if m}
+    suffixed = {f.signature.name: m for f in library.function if (m := _SUFFIX.search(f.signature.name))}
+    counters = {int(m.group(1)) for m in suffixed.values()}
     if not counters:
         return
     user_names = {int(v.s) for f in library.function for attrs in f.arg_attr.values()
                   for key, v in attrs.attr.items() if key == _USER_NAME and v.s.isdigit()}
     rank = {n: i for i, n in enumerate(sorted(counters | user_names), 1)}
-    functions = {}  # old function name -> new: references are looked up whole, never matched as text
-    for f in library.function:
-        m = _SUFFIX.search(f.signature.name)
-        if m:
-            functions[f.signature.name] = f"{f.signature.name[:m.start()]}_{rank[int(m.group(1))]}"
+    # old function name -> new: references are looked up whole, never matched as text
+    functions = {old: f"{old[:m.start()]}_{rank[int(m.group(1))]}" for old, m in suffixed.items()}
     if len(set(functions.values())) != len(functions):
         raise RuntimeError("renaming the exported functions by their tracing order made two of them equal")
 

@@ -130,9 +130,7 @@ def _rewrite_fingerprint(directory: Path) -> None:
 
     fingerprint = fingerprint_pb2.FingerprintDef()
     fingerprint.ParseFromString(fingerprinting.CreateFingerprintDef(str(directory)))
-    if not fingerprint.uuid:
-        return
-    fingerprint.uuid = ""
+    fingerprint.uuid = ""  # always rewritten: the file TensorFlow wrote describes the saved_model.pb before renaming
     content = hashlib.sha256(fingerprint.SerializeToString(deterministic=True)).digest()
     fingerprint.uuid = str(int.from_bytes(content[:16], "big"))
     path.write_bytes(fingerprint.SerializeToString(deterministic=True))
