@@ -1091,28 +1091,32 @@ def _read_canary(rollout: Rollout, node: _Node) -> Rollout:
     return replace(rollout, strategy=strategy, canary=Canary(steps=steps, analysis=analysis))
 
 
-# --- issue 16: oneDNN and fp32 math per CPU target -------------------------------------------------------------
-# Rendered as the TF Serving container's environment (tools/templates/overlay/cpu_math_patch.yaml.j2); validation
-# runs the layout a target serves under the same environment (tools/validate/settings.py).
+# --- issue 16: oneDNN and bf16 math per CPU target -------------------------------------------------------------
+# Rendered into the TF Serving container (tools/templates/overlay/cpu_math_patch.yaml.j2: the environment;
+# mixed_precision_patch.yaml.j2: the flag); validation runs the layout a target serves under the same settings
+# (tools/validate/settings.py).
 #
 # TF_ENABLE_ONEDNN_OPTS: tensorflow/tensorflow tensorflow/core/util/port.cc `IsMklEnabled` reads it once with
 # ReadBoolFromEnvVar (0/1/false/true); unset, `DefaultOneDnnPolicy` decides: on Linux, on only when the CPU has
 # AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX (whatever the vendor). TF Serving builds with oneDNN (its .bazelrc:
 # build --define=build_with_onednn_v2=true), so the server reads the same variable.
-# TF_SET_ONEDNN_FPMATH_MODE: read once by `FPMathModeSetting()` (tensorflow/core/util/onednn_env_vars.cc); the
-# value "BF16" makes tensorflow/core/util/mkl_util.h `SetFPMathMode` call dnnl::set_default_fpmath_mode(bf16):
-# oneDNN may then compute fp32 convolutions and matmuls with bf16 inputs (oneapi-src/oneDNN
-# doc/programming_model/attributes_fpmath_mode.md: storage stays f32; any other value keeps strict fp32). The
-# oneDNN of TF 2.20 (3.7) does so only on AMX CPUs and computes strict fp32 elsewhere (oneDNN
-# src/cpu/x64/jit_brgemm_conv_utils.cpp `is_bf32 ... isa == avx512_core_amx`; docs/client-and-bench.md
-# #why-bf16-needs-amx), so bf16 on other nodes is accepted and changes nothing.
+# math: bf16 is TF Serving's own `--mixed_precision=bfloat16` (tensorflow/serving 2.20.0
+# tensorflow_serving/model_servers/main.cc flag `mixed_precision`, g3doc/serving_config.md "Enables BF16 Automatic
+# Mixed Precision"): servables/tensorflow/saved_model_bundle_factory.cc turns on grappler's
+# `auto_mixed_precision_onednn_bfloat16` for every model it loads, which rewrites convolutions, matmuls and the ops
+# between them to bfloat16 (tensorflow/core/grappler/optimizers/auto_mixed_precision.cc). Fast where the CPU has
+# bf16 dot products (AVX512_BF16: AMD Zen 4/5, Intel Cooper Lake; AMX: Intel Sapphire Rapids and later), 1.7x at
+# batch 8 and 32 on a Zen 5 (docs/client-and-bench.md#bf16-math); answers move by ~1e-2, so a bf16 target needs a
+# golden_tolerance to match. (It replaced TF_SET_ONEDNN_FPMATH_MODE=BF16, which TensorFlow 2.20's oneDNN obeys
+# only on AMX CPUs: docs/client-and-bench.md#why-the-fpmath-variable-was-not-enough.)
 ONEDNN_MODES = ("auto", "on", "off")
 MATH_MODES = ("fp32", "bf16")
 ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
-FPMATH_ENV = "TF_SET_ONEDNN_FPMATH_MODE"
+MIXED_PRECISION_FLAG = "--mixed_precision=bfloat16"
 # The default, chosen by `make bench` (docs/client-and-bench.md#onednn-and-bf16): oneDNN on served more images per
-# second than off at batch 8 and 32 on the AMD CPUs measured (Zen 4; Zen 3 without AVX-512, where "auto" leaves it
-# off); at batch 1 the Zen 3 was faster with it off.
+# second than off at batch 8 and 32 on the AMD CPUs measured (Zen 4 and 5; Zen 3 without AVX-512, where "auto"
+# leaves it off); at batch 1 the Zen 3 was faster with it off. fp32: bf16 moves answers beyond the default
+# golden-set tolerance, so it is the owner's choice, not a default.
 DEFAULT_ONEDNN = "on"
 DEFAULT_MATH = "fp32"
 
@@ -1120,16 +1124,15 @@ DEFAULT_MATH = "fp32"
 @dataclass(frozen=True)
 class CpuMath:
     onednn: str = DEFAULT_ONEDNN  # auto: TensorFlow's own choice for the node's CPU; on/off: forced
-    math: str = DEFAULT_MATH  # fp32: strict; bf16: oneDNN may round fp32 math to bf16 (needs onednn: on)
+    math: str = DEFAULT_MATH  # fp32: as exported; bf16: grappler rewrites the model to bfloat16 (needs onednn: on)
 
     def env(self) -> dict[str, str]:
-        """The serving container's environment for these settings (nothing set for auto + fp32)."""
-        out = {}
-        if self.onednn != "auto":
-            out[ONEDNN_ENV] = "1" if self.onednn == "on" else "0"
-        if self.math == "bf16":
-            out[FPMATH_ENV] = "BF16"
-        return out
+        """The serving container's environment for these settings (nothing set for auto)."""
+        return {} if self.onednn == "auto" else {ONEDNN_ENV: "1" if self.onednn == "on" else "0"}
+
+    def args(self) -> list[str]:
+        """The serving container's extra flags for these settings."""
+        return [MIXED_PRECISION_FLAG] if self.math == "bf16" else []
 
     def describe(self) -> str:
         return f"onednn: {self.onednn}, math: {self.math}"
@@ -1150,5 +1153,5 @@ def _read_cpu_math(target: Target, node: _Node) -> Target:
     settings = CpuMath(onednn=onednn,
                        math=node.str("math", DEFAULT_MATH, choices=MATH_MODES))
     if settings.math == "bf16" and settings.onednn != "on":
-        node.fail(f"bf16 is oneDNN's math mode: it needs onednn: on, got onednn: {settings.onednn}", "math")
+        node.fail(f"bf16 runs on oneDNN's bf16 kernels: it needs onednn: on, got onednn: {settings.onednn}", "math")
     return replace(target, cpu_math=settings)

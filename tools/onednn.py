@@ -57,7 +57,14 @@ def enabled() -> bool | None:
 # started with child_env() drops the variables listed in _UNSET before TensorFlow loads (apply_child_env()),
 # which is how onednn: auto (TF_ENABLE_ONEDNN_OPTS unset: TensorFlow's own choice) reaches a child.
 FPMATH_ENV = "TF_SET_ONEDNN_FPMATH_MODE"
-SETTINGS_VARS = (ENV, FPMATH_ENV)
+# A CPU target's `math: bf16` is TF Serving's --mixed_precision=bfloat16, a grappler rewrite of the session's graphs
+# (tools/grappler.py), not a variable TensorFlow reads. This variable carries it to the processes that validate or
+# benchmark under the target's settings (ours alone; TensorFlow ignores it): with it set to "bfloat16", their calls
+# of an export run with the same rewrite. TF_SET_ONEDNN_FPMATH_MODE stays listed so that a value left in the
+# environment is dropped in those processes, as the serving container never sets it.
+MIXED_PRECISION_ENV = "TFSG_MIXED_PRECISION"
+MIXED_PRECISION = "bfloat16"  # the value of TF Serving's flag, and of this variable
+SETTINGS_VARS = (ENV, FPMATH_ENV, MIXED_PRECISION_ENV)
 _UNSET = "_TFSG_UNSET_ENV"
 
 
@@ -80,6 +87,10 @@ def in_force() -> dict[str, str | None]:
     return {name: os.environ.get(name) for name in SETTINGS_VARS}
 
 
-def fpmath() -> str:
-    value = os.environ.get(FPMATH_ENV)
-    return "bf16" if value == "BF16" else "fp32"  # mkl_util.h SetFPMathMode acts on exactly "BF16"
+def bf16() -> bool:
+    """Whether this process runs exports as a `math: bf16` target serves them (grappler's bf16 rewrite)."""
+    return os.environ.get(MIXED_PRECISION_ENV) == MIXED_PRECISION
+
+
+def math() -> str:
+    return "bf16" if bf16() else "fp32"

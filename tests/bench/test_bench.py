@@ -154,17 +154,17 @@ def _fake_worker(calls, calls_shift=(1e-3,)):
     def run(argv, env, repo_root):
         calls.append((argv, env))
         if argv == ["--probe"]:
-            return {"onednn_enabled": True, "fpmath": "fp32", "env": env}
+            return {"onednn_enabled": True, "math": "fp32", "env": env}
         import pickle
         from pathlib import Path
 
         job = pickle.loads(Path(argv[0]).read_bytes())
         on = env["TF_ENABLE_ONEDNN_OPTS"] == "1"
-        bf16 = env["TF_SET_ONEDNN_FPMATH_MODE"] == "BF16"
+        bf16 = env["TFSG_MIXED_PRECISION"] == "bfloat16"
         speed = 2.0 if bf16 else 1.5 if on else 1.0
         shift = calls_shift[0] if bf16 else 1e-6 if on else 0.0
         golden = [[[3, 1], [0.6 + shift, 0.3]], [[2, 0], [0.5, 0.4 - shift]]]
-        return {"onednn_enabled": on, "fpmath": "bf16" if bf16 else "fp32", "build_s": 1.0, "golden": golden,
+        return {"onednn_enabled": on, "math": "bf16" if bf16 else "fp32", "build_s": 1.0, "golden": golden,
                 "seconds": {str(b): {"servable": b / (10 * speed), "bare": b / (11 * speed)}
                             for b in job["batch_sizes"]}}
     return run
@@ -186,7 +186,8 @@ def test_onednn_section_interleaves_settings_and_reports_them(tiny_export, tmp_p
     # one process per setting per round, the order rotated each round
     rotated = names[1:] + names[:1]
     assert [c[1] for c in calls[:-1]] == [onednn_compare.SETTINGS[n] for n in names + rotated]
-    assert calls[-1] == (["--probe"], {"TF_ENABLE_ONEDNN_OPTS": None, "TF_SET_ONEDNN_FPMATH_MODE": None})
+    assert calls[-1] == (["--probe"], {"TF_ENABLE_ONEDNN_OPTS": None, "TF_SET_ONEDNN_FPMATH_MODE": None,
+                                       "TFSG_MIXED_PRECISION": None})
     for b in od["batches"]:
         assert set(b["images_per_s"]) == {f"{n}:{w}" for n in names for w in ("servable", "bare")}
         assert b["ratios"]["on/off:servable"]["median"] == pytest.approx(1.5)
@@ -205,12 +206,12 @@ def test_onednn_section_interleaves_settings_and_reports_them(tiny_export, tmp_p
 def test_bf16_that_changes_no_bit_is_never_recommended(tiny_export, tmp_path, monkeypatch):
     from tools.bench import onednn_compare
 
-    amx = set(onednn_compare.BF16_MATH_FLAGS)  # a CPU where oneDNN could use bf16, yet this run's answers did not move
-    names, _ = onednn_compare.settings_for(amx)
+    zen5 = {"avx2", "fma", "avx512f", "avx512_bf16"}  # a CPU with bf16 dot products, yet this run's answers did not move
+    names, _ = onednn_compare.settings_for(zen5)
     monkeypatch.setattr(onednn_compare, "_run", _fake_worker([], calls_shift=(1e-6,)))  # bf16 == on, bit for bit
     from tools.bench.measure import QUICK
 
-    od = onednn_compare.compare(tiny_export.config, QUICK, lambda _: None, paths.REPO_ROOT, amx)
+    od = onednn_compare.compare(tiny_export.config, QUICK, lambda _: None, paths.REPO_ROOT, zen5)
     assert od["settings"] == names and od["bf16_in_effect"] is False
     assert od["recommended"]["setting"] == "on"  # bf16 was fastest in the fake, but it was oneDNN on all along
 
@@ -225,9 +226,15 @@ def test_a_worker_process_runs_under_the_setting_it_is_given(tiny_export, tmp_pa
     job.write_bytes(pickle.dumps({"config": tiny_export.config, "batch_sizes": [1], "samples": 1,
                                   "sample_seconds": 0.001}))
     off = onednn_compare._run([str(job)], onednn_compare.SETTINGS["off"], paths.REPO_ROOT)
-    assert off["onednn_enabled"] is False and off["fpmath"] == "fp32"
-    assert off["env"] == {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_SET_ONEDNN_FPMATH_MODE": None}
+    assert off["onednn_enabled"] is False and off["math"] == "fp32"
+    assert off["env"] == {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_SET_ONEDNN_FPMATH_MODE": None, "TFSG_MIXED_PRECISION": None}
     assert set(off["seconds"]["1"]) == {"servable", "bare"} and len(off["golden"]) > 0
+    # bf16: grappler's rewrite on every call of the process (TF Serving's --mixed_precision=bfloat16): answers move
+    bf16 = onednn_compare._run([str(job)], onednn_compare.SETTINGS["bf16"], paths.REPO_ROOT)
+    assert bf16["onednn_enabled"] is True and bf16["math"] == "bf16"
+    from tools.goldenset.measure import max_difference
+
+    assert max_difference(bf16["golden"], off["golden"]) > 1e-5
 
 
 def test_child_env_unsets_what_a_setting_leaves_to_tensorflow(monkeypatch):
@@ -237,26 +244,27 @@ def test_child_env_unsets_what_a_setting_leaves_to_tensorflow(monkeypatch):
     from tools import onednn
 
     env = {**__import__("os").environ, **onednn.child_env({"TF_ENABLE_ONEDNN_OPTS": None,
-                                                           "TF_SET_ONEDNN_FPMATH_MODE": "BF16"})}
+                                                           "TFSG_MIXED_PRECISION": "bfloat16"})}
     env["TF_ENABLE_ONEDNN_OPTS"] = "1"  # inherited from the parent, as tools.proc.run merges environments
     code = ("import json; from tools import onednn; onednn.apply_child_env(); print(json.dumps(onednn.in_force()))")
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=paths.REPO_ROOT, capture_output=True,
                           text=True, timeout=60)
-    assert json.loads(done.stdout) == {"TF_ENABLE_ONEDNN_OPTS": None, "TF_SET_ONEDNN_FPMATH_MODE": "BF16"}
+    assert json.loads(done.stdout) == {"TF_ENABLE_ONEDNN_OPTS": None, "TF_SET_ONEDNN_FPMATH_MODE": None,
+                                       "TFSG_MIXED_PRECISION": "bfloat16"}
 
 
 def test_settings_and_tensorflow_default_follow_the_cpu_flags():
     from tools.bench import onednn_compare
 
-    sapphire_rapids = set(onednn_compare.BF16_MATH_FLAGS) | {"avx2", "fma"}
+    # bf16 dot products: AVX512_BF16 (AMD Zen 4/5, Cooper Lake) or AMX-BF16 (Sapphire Rapids and later)
+    sapphire_rapids = {"avx2", "fma", "avx512f", "amx_tile", "amx_bf16", "amx_int8"}
     assert onednn_compare.settings_for(sapphire_rapids)[0] == ["on", "off", "bf16"]
-    # oneDNN 3.7 computes fp32 in bf16 only on its avx512_core_amx ISA: AVX512_BF16 alone (Zen 4) is not enough
     zen4 = {"avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16"}
-    names, why = onednn_compare.settings_for(zen4)
-    assert names == ["on", "off"] and "amx_bf16" in why and "avx512_bf16" not in why.split("lacks")[1]
-    names, why = onednn_compare.settings_for({"avx2", "fma"})
-    assert names == ["on", "off"] and "amx_tile" in why and "avx512_bf16" in why
-    assert onednn_compare.settings_for(sapphire_rapids - {"avx512_fp16"})[0] == ["on", "off"]
+    assert onednn_compare.settings_for(zen4)[0] == ["on", "off", "bf16"]
+    # AVX-512 without bf16 (Skylake, Cascade Lake) and AVX2 CPUs: bf16 kernels slower than fp32, not measured
+    for cpu in ({"avx2", "fma", "avx512f", "avx512bw", "avx512_vnni"}, {"avx2", "fma"}):
+        names, why = onednn_compare.settings_for(cpu)
+        assert names == ["on", "off"] and "avx512_bf16" in why and "amx_bf16" in why
     # tensorflow/core/util/port.cc DefaultOneDnnPolicy: VNNI/BF16/AMX turn it on, whatever the vendor
     assert onednn_compare.tensorflow_default({"avx2", "avx512f"}) == ("off", [])
     assert onednn_compare.tensorflow_default({"avx512_vnni"}) == ("on", ["avx512_vnni"])

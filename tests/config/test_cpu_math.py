@@ -1,4 +1,4 @@
-"""model.yaml keys of issue 16: targets.<cpu target>.onednn / math, and the environment they render to."""
+"""model.yaml keys of issue 16: targets.<cpu target>.onednn / math, and the environment and flags they render to."""
 from __future__ import annotations
 
 import copy
@@ -25,16 +25,18 @@ def test_repository_default_is_onednn_on_fp32():
     assert load_config().targets["gpu"].cpu_math is None
 
 
-@pytest.mark.parametrize("onednn, math, env", [
-    ("auto", "fp32", {}),
-    ("off", "fp32", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
-    ("on", "bf16", {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_SET_ONEDNN_FPMATH_MODE": "BF16"}),
-    (True, "fp32", {"TF_ENABLE_ONEDNN_OPTS": "1"}),  # a YAML 1.1 reader's bare `on`
-    (False, "fp32", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
+@pytest.mark.parametrize("onednn, math, env, args", [
+    ("auto", "fp32", {}, []),
+    ("off", "fp32", {"TF_ENABLE_ONEDNN_OPTS": "0"}, []),
+    # TF Serving's own flag (tensorflow_serving/model_servers/main.cc `mixed_precision`), no fpmath variable
+    ("on", "bf16", {"TF_ENABLE_ONEDNN_OPTS": "1"}, ["--mixed_precision=bfloat16"]),
+    (True, "fp32", {"TF_ENABLE_ONEDNN_OPTS": "1"}, []),  # a YAML 1.1 reader's bare `on`
+    (False, "fp32", {"TF_ENABLE_ONEDNN_OPTS": "0"}, []),
 ])
-def test_settings_render_to_the_container_env(onednn, math, env):
+def test_settings_render_to_the_container_env_and_flags(onednn, math, env, args):
     c = cfg(lambda d: d["targets"]["cpu"].update(onednn=onednn, math=math))
     assert c.targets["cpu"].cpu_math.env() == env
+    assert c.targets["cpu"].cpu_math.args() == args
 
 
 def test_missing_keys_take_the_measured_default():
@@ -48,7 +50,7 @@ def test_missing_keys_take_the_measured_default():
     (lambda d: d["targets"]["cpu"].update(onednn="yes"), "targets.cpu.onednn: must be one of auto, on, off; got 'yes'"),
     (lambda d: d["targets"]["cpu"].update(math="fp16"), "targets.cpu.math: must be one of fp32, bf16; got 'fp16'"),
     (lambda d: d["targets"]["cpu"].update(onednn="auto", math="bf16"),
-     "targets.cpu.math: bf16 is oneDNN's math mode: it needs onednn: on, got onednn: auto"),
+     "targets.cpu.math: bf16 runs on oneDNN's bf16 kernels: it needs onednn: on, got onednn: auto"),
     (lambda d: d["targets"]["cpu"].update(onednn="off", math="bf16"), "needs onednn: on, got onednn: off"),
     (lambda d: d["targets"]["gpu"].update(onednn="on"), "targets.gpu.onednn: applies to CPU targets only"),
     (lambda d: d["targets"]["gpu"].update(math="bf16"), "targets.gpu.math: applies to CPU targets only"),
@@ -70,8 +72,11 @@ def test_overlay_patch_follows_the_settings(tmp_path):
     assert "TF_ENABLE_ONEDNN_OPTS" in on["k8s/overlays/cpu/cpu_math_patch.yaml"]
     assert "- path: cpu_math_patch.yaml" in on["k8s/overlays/cpu/kustomization.yaml"]
     assert "k8s/overlays/gpu/cpu_math_patch.yaml" not in on
-    bf16 = files("on", "bf16")["k8s/overlays/cpu/cpu_math_patch.yaml"]
-    assert "name: TF_SET_ONEDNN_FPMATH_MODE\n              value: \"BF16\"" in bf16
+    assert "k8s/overlays/cpu/mixed_precision_patch.yaml" not in on
+    bf16 = files("on", "bf16")
+    assert "value: \"--mixed_precision=bfloat16\"" in bf16["k8s/overlays/cpu/mixed_precision_patch.yaml"]
+    assert "- path: mixed_precision_patch.yaml" in bf16["k8s/overlays/cpu/kustomization.yaml"]
+    assert "FPMATH" not in bf16["k8s/overlays/cpu/cpu_math_patch.yaml"]
     auto = files("auto", "fp32")
     assert "k8s/overlays/cpu/cpu_math_patch.yaml" not in auto
     assert "cpu_math_patch" not in auto["k8s/overlays/cpu/kustomization.yaml"]

@@ -87,6 +87,11 @@ MUTATIONS = [
     ("gpu", "gpu", lambda o: pod(o).update(nodeSelector={"nvidia.com/gpu.present": "true"}),
      "nodeSelector {'nvidia.com/gpu.present': 'true'}, model.yaml says {}"),
     ("gpu", "gpu", lambda o: serving(o)["args"].pop(), "args lack --per_process_gpu_memory_fraction"),
+    ("cpu_math", "cpu", lambda o: next(e for e in serving(o)["env"] if e["name"] == "TF_ENABLE_ONEDNN_OPTS").update(
+        value="0"), "TF_ENABLE_ONEDNN_OPTS is 0, model.yaml targets.cpu onednn: on means 1"),
+    ("cpu_math", "cpu", lambda o: serving(o)["args"].append("--mixed_precision=bfloat16"),
+     "args ['--mixed_precision=bfloat16'], model.yaml targets.cpu asks none"),
+    ("cpu_math", "gpu", lambda o: serving(o)["args"].append("--mixed_precision=bfloat16"), "(a GPU target)"),
     ("layout", "cpu", lambda o: configmap(o, "tf-serving-model")["data"].update(
         MODEL_SOURCE=configmap(o, "tf-serving-model")["data"]["MODEL_SOURCE"].replace("channels_last",
                                                                                        "channels_first")),

@@ -144,6 +144,33 @@ def test_a_pvc_store_mounts_the_claim_read_only_in_the_init_step(repo_copy, conf
     assert all(not v for v in run_policies(Overlay("cpu", objects, pvc_config)).values())
 
 
+def test_bf16_math_appends_tf_servings_mixed_precision_flag(repo_copy, config_data):
+    data = copy.deepcopy(config_data)
+    data["targets"]["cpu"].update(onednn="on", math="bf16")
+    write_config(repo_copy / paths.MODEL_YAML, data)
+    render(repo_copy)
+    bf16 = config_mod.load_config(repo_copy / paths.MODEL_YAML)
+
+    objects = kustomize.build(repo_copy / "k8s/overlays/cpu")
+    serving = next(o for o in objects if o["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert serving["name"] == "tf-serving"
+    # appended after the base's flags, which stay (a strategic merge patch would have replaced them)
+    assert serving["args"][-1] == "--mixed_precision=bfloat16" and "--port=8500" in serving["args"]
+    assert {"name": "TF_ENABLE_ONEDNN_OPTS", "value": "1"} in serving["env"]
+    assert not any(e["name"] == "TF_SET_ONEDNN_FPMATH_MODE" for e in serving["env"])
+    assert all(not v for v in run_policies(Overlay("cpu", objects, bf16)).values())
+    gpu = next(o for o in kustomize.build(repo_copy / "k8s/overlays/gpu") if o["kind"] == "Deployment")
+    assert not any("mixed_precision" in a for a in gpu["spec"]["template"]["spec"]["containers"][0]["args"])
+    # and back to fp32: the patch file goes, the flag with it
+    data["targets"]["cpu"]["math"] = "fp32"
+    write_config(repo_copy / paths.MODEL_YAML, data)
+    render(repo_copy)
+    assert not (repo_copy / "k8s/overlays/cpu/mixed_precision_patch.yaml").exists()
+    serving = next(o for o in kustomize.build(repo_copy / "k8s/overlays/cpu")
+                   if o["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert not any("mixed_precision" in a for a in serving["args"])
+
+
 def test_pinned_digests_reach_the_init_step_and_annotations(repo_copy, config_data):
     data = copy.deepcopy(config_data)
     data["model"]["digests"] = {"channels_last": "sha256:" + "a" * 64, "channels_first": "sha256:" + "b" * 64}

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from tools import paths
-from tools.config import CpuMath
+from tools.config import CpuMath, golden_tolerance_for
 from tools.validate import settings, validate
 
 LAST, FIRST = paths.LAYOUTS
@@ -27,13 +27,16 @@ def the_check(report, layout):
 
 def test_settings_per_layout(tiny_export):
     on = settings.for_layout(tiny_export.config, LAST)
-    assert on.env == {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_SET_ONEDNN_FPMATH_MODE": None}
-    assert on.why == "target cpu: onednn: on, math: fp32"
+    assert on.env == {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_SET_ONEDNN_FPMATH_MODE": None, "TFSG_MIXED_PRECISION": None}
+    assert on.why == "target cpu: onednn: on, math: fp32" and on.bf16_tolerance is None
     assert on.here()  # tests/conftest.py started this process with oneDNN on, as the repository's cpu target asks
     auto = settings.for_layout(with_cpu_math(tiny_export.config, "auto"), LAST)
-    assert auto.env == {"TF_ENABLE_ONEDNN_OPTS": None, "TF_SET_ONEDNN_FPMATH_MODE": None} and not auto.here()
+    assert auto.env == {"TF_ENABLE_ONEDNN_OPTS": None, "TF_SET_ONEDNN_FPMATH_MODE": None,
+                        "TFSG_MIXED_PRECISION": None} and not auto.here()
     bf16 = settings.for_layout(with_cpu_math(tiny_export.config, "on", "bf16"), LAST)
-    assert bf16.env["TF_SET_ONEDNN_FPMATH_MODE"] == "BF16" and not bf16.here()
+    assert bf16.env == {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_SET_ONEDNN_FPMATH_MODE": None,
+                        "TFSG_MIXED_PRECISION": "bfloat16"} and not bf16.here()
+    assert bf16.bf16_tolerance == 1e-4  # the cpu target's golden-set tolerance
     assert settings.for_layout(tiny_export.config, FIRST) is None  # GPU-served: checked here, with oneDNN on
 
 
@@ -53,3 +56,28 @@ def test_a_target_with_onednn_off_is_validated_in_a_child_process_with_it_off(ti
     assert set(report.golden_set["layouts"]) == {LAST, FIRST}
     assert any("serving.settings" in line for line in lines)
     assert report.machine["onednn_per_layout"][LAST]["enabled"] is False
+
+
+def with_bf16_target(config, probability: float):
+    config = with_cpu_math(config, "on", "bf16")
+    cpu = config.targets["cpu"]
+    tolerance = replace(golden_tolerance_for(cpu), probability=probability)
+    return replace(config, targets={**config.targets, "cpu": replace(cpu, golden_tolerance=tolerance)})
+
+
+@pytest.mark.slow(seconds=60)
+def test_a_bf16_target_is_validated_with_tf_servings_bf16_rewrite(tiny_export, tmp_path):
+    config = with_bf16_target(tiny_export.config, 0.05)
+    report = validate(config, 1, tiny_export.root, reports_dir=tmp_path, echo=lambda c: None)
+    assert report.passed, [c.line() for c in report.failures()]
+    last = the_check(report, LAST)
+    assert "in a child process" in last.detail and "TFSG_MIXED_PRECISION=bfloat16" in last.detail
+    assert "bf16 math" in last.detail and "--mixed_precision=bfloat16" in last.detail
+    assert last.figures["math"] == "bf16" and last.figures["tolerance_for_fp32_comparisons"] == 0.05
+    parity = next(c for c in report.checks if c.name == "correctness.parity" and c.layout == LAST)
+    assert parity.figures["tolerance"] == 0.05
+    # the rewrite ran: the answers moved from fp32's (bf16 keeps 8 bits of mantissa), and only channels_last's
+    assert parity.figures["max_abs_diff"] > 1e-5
+    first = next(c for c in report.checks if c.name == "correctness.parity" and c.layout == FIRST)
+    assert first.figures["tolerance"] == 5e-5 and first.figures["max_abs_diff"] < 5e-5
+    assert next(c for c in report.checks if c.name == "layouts.agree").figures["tolerance"] == 0.05

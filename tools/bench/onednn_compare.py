@@ -1,11 +1,11 @@
 """oneDNN on vs off, and bf16 math where the CPU has it, for the servable and the bare model: each setting in
-its own process (TensorFlow reads the switches once, at start-up), processes interleaved round by round.
+its own process (TensorFlow reads the oneDNN switch once, at start-up), processes interleaved round by round.
 
 Per round every setting runs one fresh process (rotating the order), which times the servable and the bare
 model at each batch size (tools/bench/onednn_worker.py); a round gives one time ratio per pair of settings, and
 the report gives their median over rounds with the spread. Each setting also answers the golden set
-(tools/goldenset), and its answers are compared with strict fp32 (oneDNN on, and off). A last process with
-both variables unset shows which setting TensorFlow picks by itself on this CPU.
+(tools/goldenset), and its answers are compared with fp32 (oneDNN on, and off). A last process with
+the variables unset shows which setting TensorFlow picks by itself on this CPU.
 """
 from __future__ import annotations
 
@@ -18,24 +18,19 @@ from pathlib import Path
 from tools import onednn, paths, proc
 from tools.bench.timing import spread
 
-# The settings compared: name -> environment (None: unset). "auto" is what TensorFlow picks with both unset.
+# The settings compared: name -> environment (None: unset). "auto" is what TensorFlow picks with both unset. bf16 is
+# a CPU target's `math: bf16`: TF Serving's --mixed_precision=bfloat16, grappler's bf16 rewrite, carried to the
+# worker by TFSG_MIXED_PRECISION (tools/onednn.py, tools/grappler.py).
 SETTINGS = {
-    "on": {onednn.ENV: "1", onednn.FPMATH_ENV: None},
-    "off": {onednn.ENV: "0", onednn.FPMATH_ENV: None},
-    "bf16": {onednn.ENV: "1", onednn.FPMATH_ENV: "BF16"},
+    "on": {onednn.ENV: "1", onednn.FPMATH_ENV: None, onednn.MIXED_PRECISION_ENV: None},
+    "off": {onednn.ENV: "0", onednn.FPMATH_ENV: None, onednn.MIXED_PRECISION_ENV: None},
+    "bf16": {onednn.ENV: "1", onednn.FPMATH_ENV: None, onednn.MIXED_PRECISION_ENV: onednn.MIXED_PRECISION},
 }
-# What oneDNN needs to compute an fp32 graph in bf16 math mode: its avx512_core_amx ISA. In oneapi-src/oneDNN
-# v3.7.1 (the 3.7 line TensorFlow 2.20 pins, as v3.7.3) an f32 convolution, inner product or matmul runs in bf16
-# ("bf32") only there: src/cpu/x64/jit_brgemm_conv_utils.cpp `jcp.is_bf32 = ... && isa == avx512_core_amx`,
-# jit_brgemm_inner_product_utils.cpp `jbgp.is_bf32 = ... && jbgp.is_amx`, matmul/brgemm_matmul_utils.cpp
-# `bf32_dt(... && isa == avx512_core_amx)`, brgemm/brgemm_utils.cpp `maybe_try_bf32` (mayiuse(avx512_core_amx)).
-# Every other implementation accepts the mode and computes strict f32 (src/common/primitive_attr.cpp
-# `has_default_values` never checks fpmath), so AVX512_BF16 alone (Cooper Lake, AMD Zen 4) changes no bit.
-# src/cpu/x64/cpu_isa_traits.hpp `mayiuse(avx512_core_amx)`: AMX-INT8 and AMX-BF16 (on AMX-TILE, granted by the
-# kernel: cpu_isa_traits.cpp amx::init, arch_prctl ARCH_REQ_XCOMP_PERM) and avx512_core_fp16 (AVX512_FP16 on
-# AVX512 F/BW/VL/DQ, AVX512_VNNI, AVX512_BF16, and AVX-VNNI). /proc/cpuinfo names:
-BF16_MATH_FLAGS = ("amx_tile", "amx_int8", "amx_bf16", "avx512_fp16", "avx512_bf16", "avx512_vnni", "avx512f",
-                   "avx512bw", "avx512vl", "avx512dq", "avx_vnni")
+# Where bf16 can be faster than fp32: a CPU with bf16 dot products, AVX512_BF16 (AMD Zen 4 and 5, Intel Cooper Lake)
+# or AMX-BF16 (Intel Sapphire Rapids and later). oneapi-src/oneDNN doc/programming_model/data_types.md "Hardware
+# Limitations": bf16's minimal ISA is "Intel DL Boost with bfloat16 support"; on AVX512BW alone it is functional
+# "for validation purposes", 3-4x slower than fp32. Elsewhere the bench would time a setting no one should serve.
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 # tensorflow/tensorflow tensorflow/core/util/port.cc DefaultOneDnnPolicy (Linux): oneDNN on by default when the
 # CPU has any of these (whatever its vendor); /proc/cpuinfo names of port::CPUFeature AVX512_VNNI, AVX512_BF16,
 # AVX_VNNI, AMX_TILE, AMX_INT8, AMX_BF16.
@@ -44,13 +39,12 @@ TF_DEFAULT_ON_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "am
 
 def settings_for(flags) -> tuple[list[str], str]:
     """The settings to measure on a CPU with these flags (all of /proc/cpuinfo's), and why bf16 is left out when
-    it is: where oneDNN would not use bf16, the bf16 processes would only time oneDNN on again."""
-    missing = [f for f in BF16_MATH_FLAGS if f not in flags]
-    if not missing:
+    it is."""
+    if any(f in flags for f in BF16_FLAGS):
         return ["on", "off", "bf16"], ""
-    return ["on", "off"], ("bf16 not measured: oneDNN 3.7 computes fp32 convolutions and matmuls in bf16 only on "
-                           f"AMX CPUs (its avx512_core_amx ISA); this CPU lacks {', '.join(missing)}, so "
-                           "TF_SET_ONEDNN_FPMATH_MODE=BF16 would change no bit here")
+    return ["on", "off"], ("bf16 not measured: this CPU has no bf16 dot products (neither "
+                           f"{' nor '.join(BF16_FLAGS)}), where oneDNN's bf16 kernels run 3-4x slower than fp32 "
+                           "(oneDNN doc/programming_model/data_types.md)")
 
 
 def tensorflow_default(all_flags: set[str]) -> tuple[str, list[str]]:
@@ -84,7 +78,7 @@ def compare(config, plan, progress, repo_root: Path, all_flags: set[str]) -> dic
                 progress(f"oneDNN: round {r + 1}/{plan.onednn_rounds}, setting {name}, fresh process")
                 runs[name].append(_run([str(job_file)], SETTINGS[name], repo_root))
     progress("oneDNN: what TensorFlow picks by itself (both variables unset)")
-    auto = _run(["--probe"], {onednn.ENV: None, onednn.FPMATH_ENV: None}, repo_root)
+    auto = _run(["--probe"], {name: None for name in onednn.SETTINGS_VARS}, repo_root)
     predicted, have = tensorflow_default(all_flags)
 
     problems = [f"{n}: asked oneDNN {'off' if n == 'off' else 'on'}, TensorFlow reports "

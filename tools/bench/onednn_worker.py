@@ -3,8 +3,9 @@ it times the servable and the bare model at each batch size and answers the gold
 
     python -m tools.bench.onednn_worker JOB      # JOB: a pickle written by onednn_compare; prints JSON
 
-TensorFlow reads TF_ENABLE_ONEDNN_OPTS and TF_SET_ONEDNN_FPMATH_MODE once per process, so every setting needs its
-own process; `--probe` only reports what TensorFlow picked (the "auto" setting: both variables unset).
+TensorFlow reads TF_ENABLE_ONEDNN_OPTS once per process, so every setting needs its own process (bf16, a grappler
+rewrite, gets one too, so that all settings are timed alike); `--probe` only reports what TensorFlow picked (the
+"auto" setting: the variables unset).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from tools import onednn
 def probe() -> dict:
     import tensorflow as tf  # noqa: F401  (loads the runtime that decides)
 
-    return {"onednn_enabled": onednn.enabled(), "fpmath": onednn.fpmath(), "env": onednn.in_force()}
+    return {"onednn_enabled": onednn.enabled(), "math": onednn.math(), "env": onednn.in_force()}
 
 
 def _build(config):
@@ -52,6 +53,15 @@ def _build(config):
 
 
 def measure(job: dict) -> dict:
+    from tools import grappler
+
+    # Every call under the setting's rewrite (grappler optimizes a function at its first call, with the call's
+    # options): with TFSG_MIXED_PRECISION=bfloat16, TF Serving's --mixed_precision=bfloat16 (tools/grappler.py).
+    with grappler.python_calls(bf16=onednn.bf16()):
+        return _measure(job)
+
+
+def _measure(job: dict) -> dict:
     import tensorflow as tf
 
     from tools.bench.measure import client_images

@@ -515,8 +515,9 @@ def onednn_markdown(data: dict) -> list[str]:
     lines = ["", "## oneDNN and bf16 math", "", f"![oneDNN]({paths.BENCH_ONEDNN_PNG})", "",
              f"Each setting runs in its own fresh processes ({od['rounds']} rounds, the settings' order rotating "
              f"each round; {od['samples_per_process']} interleaved samples of servable and bare model per batch size "
-             "in each process): TensorFlow reads `TF_ENABLE_ONEDNN_OPTS` and `TF_SET_ONEDNN_FPMATH_MODE` once, at "
-             "start-up. Ratios are throughput ratios formed per round.", ""]
+             "in each process): TensorFlow reads `TF_ENABLE_ONEDNN_OPTS` once, at start-up. bf16 is a CPU target's "
+             "`math: bf16`, TF Serving's `--mixed_precision=bfloat16`: grappler's `auto_mixed_precision_onednn_bfloat16` "
+             "on every call of its processes. Ratios are throughput ratios formed per round.", ""]
     names = od["settings"]
     header = "| Batch | " + " | ".join(f"{SETTING_NAMES[n]}: servable / bare img/s" for n in names) + \
              " | " + " | ".join(k.replace(":", " ") for k in od["batches"][0]["ratios"]) + " |"
@@ -542,14 +543,20 @@ def onednn_markdown(data: dict) -> list[str]:
               + "."]
     same = od["golden_differences"].get("bf16 vs on")
     if same is not None and same["max_abs_prob_diff"] == 0.0:
-        # bf16 is only measured where the flags show oneDNN's avx512_core_amx ISA (onednn_compare.BF16_MATH_FLAGS),
-        # so what is left to block it is AMX use itself: the kernel's permission (oneDNN cpu_isa_traits.cpp amx::init)
-        # or a cap (oneDNN doc/performance_considerations/dispatcher_control.md, ONEDNN_MAX_CPU_ISA).
-        lines.append("- **bf16 math changed no answer by a single bit** (golden set, bf16 vs oneDNN fp32): this "
-                     "TensorFlow build on this CPU did not compute the model in bf16, so the bf16 columns measure "
-                     "the same arithmetic as oneDNN on, and their differences are noise. The flags list AMX: check "
-                     "that the kernel grants processes AMX (arch_prctl ARCH_REQ_XCOMP_PERM) and that ONEDNN_MAX_CPU_ISA "
-                     "does not cap oneDNN below AVX512_CORE_AMX.")
+        lines.append("- **bf16 math changed no answer by a single bit** (golden set, bf16 vs oneDNN fp32): grappler's "
+                     "bf16 rewrite did not run on these graphs, so the bf16 columns measure oneDNN fp32 again and "
+                     "their differences are noise (TF_CPP_MIN_LOG_LEVEL=0 shows auto_mixed_precision's log lines).")
+    elif same is not None:
+        speed = ", ".join(f"{_stat(b['ratios']['bf16/on:servable'])} at batch {b['batch_size']}"
+                          for b in od["batches"] if "bf16/on:servable" in b["ratios"])
+        fits = same["max_abs_prob_diff"] <= od["golden_tolerance"]
+        lines.append(f"- bf16 math / oneDNN fp32, servable throughput: {speed}; its answers move by up to "
+                     f"{same['max_abs_prob_diff']:.2g} (top-1 same {same['top1_same']}/{same['images']}), "
+                     + ("within the CPU target's golden-set tolerance." if fits else
+                        f"beyond the CPU target's golden-set tolerance {od['golden_tolerance']:g}: to serve it, set "
+                        "`math: bf16` and a golden_tolerance.probability above that difference (with a margin for "
+                        "other images and CPUs) on that target in model.yaml; `make validate` then checks the "
+                        "export against fp32 within it."))
     if od["not_measured"]:
         lines.append(f"- {od['not_measured']}.")
     if od["problems"]:

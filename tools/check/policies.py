@@ -337,6 +337,33 @@ def gpu(overlay: Overlay) -> list[str]:
     return out
 
 
+@policy("cpu_math")
+def cpu_math(overlay: Overlay) -> list[str]:
+    """The serving container runs with its CPU target's oneDNN and math settings (model.yaml onednn, math), and
+    TF Serving's --mixed_precision only where a target asks for bf16."""
+    from tools.config import ONEDNN_ENV
+
+    target, deployment = overlay.target, overlay.serving_deployment()
+    if target is None or deployment is None:
+        return []
+    c = container(deployment["spec"]["template"]["spec"], names.SERVING_CONTAINER) or {}
+    out: list[str] = []
+    flags = [a for a in c.get("args") or [] if str(a).startswith("--mixed_precision")]
+    wanted = target.cpu_math.args() if target.cpu_math else []
+    if flags != wanted:
+        out.append(f"{_where(deployment, c)}: args {flags or 'without --mixed_precision'}, model.yaml "
+                   f"targets.{target.name} asks {wanted or 'none'}"
+                   + (f" ({target.cpu_math.describe()})" if target.cpu_math else " (a GPU target)"))
+    if target.cpu_math is not None:
+        value = {e.get("name"): e.get("value") for e in c.get("env") or []}.get(ONEDNN_ENV)
+        expected = target.cpu_math.env().get(ONEDNN_ENV)
+        if value != expected:
+            out.append(f"{_where(deployment, c)}: {ONEDNN_ENV} is {value if value is not None else 'unset'}, "
+                       f"model.yaml targets.{target.name} onednn: {target.cpu_math.onednn} means "
+                       f"{expected if expected is not None else 'unset'}")
+    return out
+
+
 @policy("layout")
 def layout(overlay: Overlay) -> list[str]:
     """channels_first reaches only GPU targets: the stock CPU image cannot run NCHW convolutions."""

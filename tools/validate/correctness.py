@@ -132,14 +132,22 @@ def check_outputs(report: Report, layout: str, answers: Answers, labels: list[by
                max_topk_sum=round(float(p.astype(np.float64).sum(axis=1).max()), 6) if p.size else None)
 
 
-def check_batching(report: Report, layout: str, export, samples: list[Sample], batch: Answers) -> None:
+def widened(atol: float, bf16_tolerance: float | None) -> float:
+    """The tolerance of a comparison of fp32 answers, or of answers a `math: bf16` target serves: its golden-set
+    tolerance (tools/validate/settings.py), when wider."""
+    return max(atol, bf16_tolerance or 0.0)
+
+
+def check_batching(report: Report, layout: str, export, samples: list[Sample], batch: Answers,
+                   bf16_tolerance: float | None = None) -> None:
+    atol = widened(BATCH_ATOL, bf16_tolerance)
     alone = Answers.stack([run_samples(export, [s]) for s in samples])
-    cmp = compare(alone, batch, BATCH_ATOL)
-    report.add("correctness.batching", layout, cmp.ok(BATCH_ATOL),
+    cmp = compare(alone, batch, atol)
+    report.add("correctness.batching", layout, cmp.ok(atol),
                f"each sample alone vs inside a batch of {len(samples)}: " + (
-                   "same classes, probabilities within tolerance" if cmp.ok(BATCH_ATOL) else
+                   "same classes, probabilities within tolerance" if cmp.ok(atol) else
                    f"{cmp.mismatches} differ in classes, probabilities differ by up to {cmp.max_abs_diff:.3g}"),
-               max_abs_diff=cmp.max_abs_diff, tolerance=BATCH_ATOL, class_mismatches=cmp.mismatches, ties=cmp.ties)
+               max_abs_diff=cmp.max_abs_diff, tolerance=atol, class_mismatches=cmp.mismatches, ties=cmp.ties)
 
 
 def check_repeat(report: Report, layout: str, export, samples: list[Sample], batch: Answers, times: int = 2) -> None:
@@ -209,24 +217,26 @@ def reference_answers(ref: Reference, k: int, labels: list[bytes]) -> Answers:
 
 
 def check_parity(report: Report, layout: str, answers: Answers, ref: Reference, info: dict, labels: list[bytes],
-                 where: str = "the source") -> None:
+                 where: str = "the source", bf16_tolerance: float | None = None) -> None:
     """The servable against the source Keras model its export_info names (`where` says which file was used)."""
+    atol = widened(PARITY_ATOL, bf16_tolerance)
     problems = []
     exported = (info.get("source") or {}).get("weights_sha256")
     if exported != ref.weights_sha256:
         problems.append(f"weights differ: the export records weights sha256 {str(exported)[:12]}, its source "
                         f"{where} holds {ref.weights_sha256[:12]}")
     k = answers.classes.shape[1]
-    cmp = compare(answers, reference_answers(ref, k, labels), PARITY_ATOL)
+    cmp = compare(answers, reference_answers(ref, k, labels), atol)
     # The servable's probabilities against Keras' at the same classes, whatever their order.
     gathered = np.take_along_axis(ref.probabilities, np.clip(answers.classes, 0, ref.probabilities.shape[1] - 1), 1)
     gathered_diff = float(np.max(np.abs(gathered.astype(np.float64) - answers.probabilities), initial=0.0))
-    if not cmp.ok(PARITY_ATOL) or gathered_diff > PARITY_ATOL:
+    if not cmp.ok(atol) or gathered_diff > atol:
         problems.append(f"servable vs Keras: {cmp.mismatches} samples differ in classes, probabilities differ by up "
-                        f"to {max(cmp.max_abs_diff, gathered_diff):.3g} (tolerance {PARITY_ATOL:g})")
+                        f"to {max(cmp.max_abs_diff, gathered_diff):.3g} (tolerance {atol:g})")
     report.add("correctness.parity", layout, not problems,
                "; ".join(problems) or f"same weights as its source ({where}); probabilities equal Keras' on the "
                                       f"same decoded pixels ({ref.normalization} normalization by keras "
-                                      f"preprocess_input, as the export records) within {PARITY_ATOL:g}",
-               max_abs_diff=max(cmp.max_abs_diff, gathered_diff), tolerance=PARITY_ATOL, top1_same=cmp.top1_same,
+                                      f"preprocess_input, as the export records) within {atol:g}"
+                                      + (" (bf16 math: the target's golden-set tolerance)" if atol > PARITY_ATOL else ""),
+               max_abs_diff=max(cmp.max_abs_diff, gathered_diff), tolerance=atol, top1_same=cmp.top1_same,
                samples=cmp.rows, weights_sha256=ref.weights_sha256[:16], reference=where)

@@ -11,7 +11,7 @@ import numpy as np
 
 from tools import paths
 from tools.validate import tfs_formats as tfs
-from tools.validate.correctness import LAYOUTS_ATOL, Answers, compare
+from tools.validate.correctness import LAYOUTS_ATOL, Answers, compare, widened
 from tools.validate.ops import op_histogram
 from tools.validate.report import Report
 
@@ -103,7 +103,7 @@ def check_graphs(report: Report, metas: dict[str, object]) -> None:
                graph_differences=len(diff))
 
 
-def check_layouts_agree(report: Report, answers: dict[str, Answers | None]) -> None:
+def check_layouts_agree(report: Report, answers: dict[str, Answers | None], bf16_tolerance: float | None = None) -> None:
     a, b = paths.LAYOUTS
     runs, reason = nchw_runs_here()
     if not runs:
@@ -114,11 +114,12 @@ def check_layouts_agree(report: Report, answers: dict[str, Answers | None]) -> N
     if missing:
         report.add("layouts.agree", None, False, f"cannot compare: no answers from {', '.join(missing)}")
         return
-    cmp = compare(answers[a], answers[b], LAYOUTS_ATOL)
-    ok = cmp.ok(LAYOUTS_ATOL) and cmp.top1_same == cmp.rows
+    atol = widened(LAYOUTS_ATOL, bf16_tolerance)  # a bf16 target's layout against the other's answers
+    cmp = compare(answers[a], answers[b], atol)
+    ok = cmp.ok(atol) and cmp.top1_same == cmp.rows
     report.add("layouts.agree", None, ok,
-               f"same top-1 on {cmp.top1_same} of {cmp.rows} samples, probabilities within {LAYOUTS_ATOL:g}" if ok
+               f"same top-1 on {cmp.top1_same} of {cmp.rows} samples, probabilities within {atol:g}" if ok
                else f"{a} and {b} disagree: top-1 same on {cmp.top1_same} of {cmp.rows} samples, probabilities "
-                    f"differ by up to {cmp.max_abs_diff:.3g} (tolerance {LAYOUTS_ATOL:g})",
-               max_abs_diff=cmp.max_abs_diff, tolerance=LAYOUTS_ATOL, top1_same=cmp.top1_same, samples=cmp.rows,
+                    f"differ by up to {cmp.max_abs_diff:.3g} (tolerance {atol:g})",
+               max_abs_diff=cmp.max_abs_diff, tolerance=atol, top1_same=cmp.top1_same, samples=cmp.rows,
                ties=cmp.ties, nchw_runs_here=True)

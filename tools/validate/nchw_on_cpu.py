@@ -22,7 +22,6 @@ property of the graph, which the rewrite keeps. The report says, per layout, tha
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 
 FIELD = "cpu_layout_conversion"
@@ -49,34 +48,16 @@ def applies(layout: str) -> bool:
     return layout == LAYOUT and not _has_gpu()
 
 
-def _config(base: bytes | None = None):
-    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
-
-    config = config_pb2.ConfigProto.FromString(base) if base else config_pb2.ConfigProto()
-    config.graph_options.rewrite_options.cpu_layout_conversion = rewriter_config_pb2.RewriterConfig.NCHW_TO_NHWC
-    return config
-
-
 def session_config() -> bytes:
     """A serialized ConfigProto for a C API session (TF_SetConfig) that runs NCHW graphs as NHWC on a CPU."""
-    return _config().SerializeToString()
+    from tools import grappler
+
+    return grappler.session_config(nchw_to_nhwc=True)
 
 
-@contextlib.contextmanager
 def python_calls():
-    """Within it, this thread's tf.function calls (Python's loader's signatures) run with the conversion.
+    """Within it, this thread's tf.function calls (Python's loader's signatures) run with the conversion
+    (tools/grappler.py python_calls)."""
+    from tools import grappler
 
-    tf.config.optimizer.set_experimental_options has no switch for this field, and the context's ConfigProto
-    cannot change once eager execution started; the per-thread function call options are what every function
-    call sends to the runtime as its `config_proto` attr, and grappler optimizes each function with that config
-    (tensorflow/python/eager/context.py `FunctionCallOptions`)."""
-    from tensorflow.python.eager import context
-
-    ctx = context.context()
-    before = ctx.function_call_options
-    ctx.function_call_options = context.FunctionCallOptions(
-        executor_type=before.executor_type, config_proto=_config(before.config_proto_serialized))
-    try:
-        yield
-    finally:
-        ctx.function_call_options = before
+    return grappler.python_calls(nchw_to_nhwc=True)

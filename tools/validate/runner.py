@@ -200,7 +200,8 @@ def validate(config: Config, version: int | None = None, models_dir: Path | None
         run.guard("layouts.weights", None, layouts.check_weights, report, run.dirs, run.infos)
         if all(run.metas.get(lay) is not None for lay in paths.LAYOUTS):
             run.guard("layouts.graphs", None, layouts.check_graphs, report, run.metas)
-        run.guard("layouts.agree", None, layouts.check_layouts_agree, report, run.answers)
+        run.guard("layouts.agree", None, layouts.check_layouts_agree, report, run.answers,
+                  max((layout_settings.bf16_tolerance(config, lay) or 0.0 for lay in paths.LAYOUTS), default=0.0) or None)
     report.seconds = time.monotonic() - start
     if write and version is not None:
         report.write(reports_dir)
@@ -274,7 +275,9 @@ def _call_checks(run: Run, layout: str, export: serving.LoadedExport, info: dict
     if answers is not None:
         labels = correctness.read_labels(export.path)
         correctness.check_outputs(report, layout, answers, labels, num_classes, k, samples)
-        run.guard("correctness.batching", layout, correctness.check_batching, report, layout, export, samples, answers)
+        bf16 = layout_settings.bf16_tolerance(config, layout)
+        run.guard("correctness.batching", layout, correctness.check_batching, report, layout, export, samples, answers,
+                  bf16)
         run.guard("correctness.repeat", layout, correctness.check_repeat, report, layout, export, samples, answers)
         check_parity(run, layout, info, samples, answers, labels)
         run.answers[layout] = answers
@@ -307,7 +310,7 @@ def check_parity(run: Run, layout: str, info: dict, samples: list[Sample], answe
                                                          "own answers, both layouts' weights and answers")
     else:
         run.guard("correctness.parity", layout, correctness.check_parity, run.report, layout, answers, ref, info,
-                  labels, where)
+                  labels, where, layout_settings.bf16_tolerance(run.config, layout))
 
 
 def discover_versions(config: Config, models_dir: Path) -> list[int]:

@@ -6,7 +6,6 @@ beside it, and both must give the same answers: where they part, Python's loader
 will do. Checks built on it: load, loaders agree, signatures, request formats, warmup."""
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from tools import paths
+from tools import grappler, onednn, paths
 from tools.validate import capi, nchw_on_cpu
 from tools.validate import tfs_formats as tfs
 from tools.validate.report import Report
@@ -43,11 +42,14 @@ class LoadedExport:
     callers of TF Serving's path alone (golden-set record and replay, hostile tests) need not pay.
 
     `nchw_to_nhwc`: both load paths run the channels_first export through grappler's CPU layout conversion
-    where there is no GPU (tools/validate/nchw_on_cpu.py: without it, hours per validation on AVX2-only CPUs)."""
+    where there is no GPU (tools/validate/nchw_on_cpu.py: without it, hours per validation on AVX2-only CPUs).
+    `bf16`: both run it with grappler's bf16 rewrite, as TF Serving does for a `math: bf16` target (set by the
+    process's settings: tools/onednn.py bf16, tools/grappler.py)."""
 
     def __init__(self, path: Path, layout: str, model_name: str, version: int | None, use_capi: bool = True):
         self.path, self.layout, self.model_name, self.version = Path(path), layout, model_name, version
         self.nchw_to_nhwc = nchw_on_cpu.applies(layout)
+        self.bf16 = onednn.bf16()  # as a `math: bf16` target serves it (TF Serving's --mixed_precision=bfloat16)
         self.session: capi.SavedModelSession | None = None
         self.capi_unavailable: str | None = None if use_capi else "the C API path was turned off"
         self.load_seconds = self.python_load_seconds = None
@@ -60,7 +62,7 @@ class LoadedExport:
                 start = time.monotonic()
                 try:
                     self.session = capi.SavedModelSession(
-                        path, lib=lib, config=nchw_on_cpu.session_config() if self.nchw_to_nhwc else None)
+                        path, lib=lib, config=grappler.session_config(nchw_to_nhwc=self.nchw_to_nhwc, bf16=self.bf16))
                 except capi.CApiError as exc:
                     raise tfs.ServingError(exc.code, tfs.error_summary(exc.message)) from None
                 self.load_seconds = time.monotonic() - start
@@ -114,7 +116,7 @@ class LoadedExport:
         fn = self.loaded.signatures[signature_name]
         infos = self.signatures[signature_name].inputs
         feeds = {k: tf.constant(v, dtype=infos[k].dtype) for k, v in inputs.items()}
-        with nchw_on_cpu.python_calls() if self.nchw_to_nhwc else contextlib.nullcontext():
+        with grappler.python_calls(nchw_to_nhwc=self.nchw_to_nhwc, bf16=self.bf16):
             return {k: v.numpy() for k, v in fn(**feeds).items()}
 
     def _serve(self, signature_name: str, inputs: dict) -> dict[str, np.ndarray]:
