@@ -81,3 +81,25 @@ def test_a_bf16_target_is_validated_with_tf_servings_bf16_rewrite(tiny_export, t
     first = next(c for c in report.checks if c.name == "correctness.parity" and c.layout == FIRST)
     assert first.figures["tolerance"] == 5e-5 and first.figures["max_abs_diff"] < 5e-5
     assert next(c for c in report.checks if c.name == "layouts.agree").figures["tolerance"] == 0.05
+
+
+
+@pytest.mark.parametrize("bf16_tolerance, passed", [(None, False), (1e-4, False), (0.05, True)])
+def test_parity_allows_a_bf16_targets_tolerance_and_says_what_to_change(bf16_tolerance, passed):
+    import numpy as np
+
+    from tools.validate.correctness import Answers, Reference, check_parity
+    from tools.validate.report import Report
+
+    reference = np.array([[0.70, 0.20, 0.10]], np.float32)
+    served = Answers(np.array([[0, 1]]), np.array([[0.69, 0.21]], np.float32), np.array([[b"a", b"b"]], object))
+    report = Report(model="m", version=1)
+    check_parity(report, LAST, served, Reference(reference, "w" * 64, "caffe", 0.0), {"source": {"weights_sha256":
+                 "w" * 64}}, [b"a", b"b", b"c"], bf16_tolerance=bf16_tolerance)
+    parity = report.checks[-1]
+    assert parity.passed is passed and parity.figures["tolerance"] == (bf16_tolerance or 5e-5)
+    if not passed:  # 0.01 apart: fp32's tolerance, or a bf16 target's too tight one
+        assert ("serves bf16 math" in parity.detail) is (bf16_tolerance is not None)
+        assert ("golden_tolerance.probability" in parity.detail) is (bf16_tolerance is not None)
+    else:
+        assert "bf16 math: the target's golden-set tolerance" in parity.detail

@@ -232,7 +232,10 @@ def check_parity(report: Report, layout: str, answers: Answers, ref: Reference, 
     gathered_diff = float(np.max(np.abs(gathered.astype(np.float64) - answers.probabilities), initial=0.0))
     if not cmp.ok(atol) or gathered_diff > atol:
         problems.append(f"servable vs Keras: {cmp.mismatches} samples differ in classes, probabilities differ by up "
-                        f"to {max(cmp.max_abs_diff, gathered_diff):.3g} (tolerance {atol:g})")
+                        f"to {max(cmp.max_abs_diff, gathered_diff):.3g} (tolerance {atol:g}"
+                        + ("; the target serves bf16 math: if these answers are acceptable, set its golden_tolerance"
+                           ".probability in model.yaml above that difference" if bf16_tolerance is not None else "")
+                        + ")")
     report.add("correctness.parity", layout, not problems,
                "; ".join(problems) or f"same weights as its source ({where}); probabilities equal Keras' on the "
                                       f"same decoded pixels ({ref.normalization} normalization by keras "
