@@ -24,7 +24,7 @@ from export.servable import Servable
 from export.source import SourceModel, load_source
 from export.warmup import warmup_requests, write_warmup
 from tools import digests, paths, sources
-from tools.config import Config, ModelSettings
+from tools.config import FOLD_COMPLETE, Config, ModelSettings
 from tools.errors import UserError
 from tools.progress import Progress
 
@@ -109,7 +109,7 @@ def serving_model(source: SourceModel, settings: ModelSettings) -> tuple[keras.M
     validation compares every export with it."""
     if not settings.fold_batch_norms:
         return source.model, 0
-    return fold.fold_batch_norms(source.model)
+    return fold.fold_batch_norms(source.model, complete=settings.fold_batch_norms == FOLD_COMPLETE)
 
 
 def build_servable(model: keras.Model, layout: str, source: SourceModel, settings: ModelSettings,
@@ -182,7 +182,9 @@ def export_model(
                  f"preprocessing {settings.preprocessing_mode}, weights sha256 {source.info['weights_sha256'][:12]}")
         model, folded = serving_model(source, settings)
         if settings.fold_batch_norms:
-            progress(f"folded {folded} batch normalization layer(s) into the layers before them")
+            progress(f"folded {folded} batch normalization layer(s) into the layers before them"
+                     + (" (completely: shifts before residual Adds too)" if settings.fold_batch_norms == FOLD_COMPLETE
+                        else ""))
         labels = resolve_labels(settings.labels, source.num_classes)
         labels_file = labels_dir / paths.LABELS_FILE
         labels_file.write_text("\n".join(labels) + "\n", encoding="utf-8")

@@ -20,6 +20,8 @@ post-op, and on an AVX2 CPU (AMD EPYC Zen 3) oneDNN 3's gemm convolution with th
 instead of 0.75 ms for each 56x56 1x1 expansion of ResNet50 at batch 1 (ONEDNN_VERBOSE): the whole model
 0.81x of unfolded at batch 1, while 1.16x at batch 8 and 32. With the shift kept apart: 1.07-1.08x at every batch
 size with oneDNN on, 1.05-1.08x with it off (docs/client-and-bench.md#batch-normalization-folded-at-export).
+On AVX-512 (AMD EPYC Zen 5) the post-op costs nothing and the complete fold is 7-11% faster than keeping the shift
+apart with oneDNN on: `complete=True` (model.yaml fold_batch_norms: complete), for targets on such nodes only.
 """
 from __future__ import annotations
 
@@ -33,9 +35,10 @@ _FOLDABLE = {"Conv2D", "DepthwiseConv2D", "Dense"}
 _CONTAINERS = {"Functional", "Model", "Sequential"}
 
 
-def fold_batch_norms(model: keras.Model) -> tuple[keras.Model, int]:
+def fold_batch_norms(model: keras.Model, complete: bool = False) -> tuple[keras.Model, int]:
     """(a new model with every foldable BatchNormalization folded, how many were folded). With none to fold,
-    or a model whose config cannot be rebuilt, the model itself and 0."""
+    or a model whose config cannot be rebuilt, the model itself and 0. `complete` folds the shift of a
+    normalization before a residual Add into the convolution too (model.yaml fold_batch_norms: complete)."""
     try:
         config = copy.deepcopy(model.get_config())
     except NotImplementedError:  # a subclassed model: no config to rewrite
@@ -43,7 +46,7 @@ def fold_batch_norms(model: keras.Model) -> tuple[keras.Model, int]:
     if "layers" not in config:
         return model, 0
     pairs: dict[str, tuple[str, bool]] = {}  # "path/bn" -> ("path/producer", shift kept apart), nested too
-    _plan(config, model, "", pairs)
+    _plan(config, model, "", pairs, complete)
     if not pairs:
         return model, 0
     kind = keras.Sequential if isinstance(model, keras.Sequential) else keras.Model
@@ -55,13 +58,14 @@ def fold_batch_norms(model: keras.Model) -> tuple[keras.Model, int]:
     return folded, len(pairs)
 
 
-def _plan(config: dict, model: keras.Model, prefix: str, pairs: dict[str, tuple[str, bool]]) -> None:
+def _plan(config: dict, model: keras.Model, prefix: str, pairs: dict[str, tuple[str, bool]],
+          complete: bool = False) -> None:
     """Rewrite `config` (of `model`) in place: the producer gets a bias, the normalization becomes an Identity
     (or, before a residual Add, a Rescaling adding its shift); record the pairs."""
     layers = config["layers"]
     for layer in layers:
         if layer["class_name"] in _CONTAINERS and "layers" in layer["config"]:
-            _plan(layer["config"], model.get_layer(_name(layer)), f"{prefix}{_name(layer)}/", pairs)
+            _plan(layer["config"], model.get_layer(_name(layer)), f"{prefix}{_name(layer)}/", pairs, complete)
     by_name = {_name(layer): layer for layer in layers}
     if isinstance(model, keras.Sequential):
         candidates = [(prev, layer, False) for prev, layer in zip(layers, layers[1:])]
@@ -71,8 +75,8 @@ def _plan(config: dict, model: keras.Model, prefix: str, pairs: dict[str, tuple[
         for layer in layers:
             source = _single_source(layer)
             if source is not None and len(consumers.get(source, [])) == 1 and source in by_name:
-                residual = any(by_name[c]["class_name"] == "Add" for c in consumers.get(_name(layer), [])
-                               if c in by_name)
+                residual = not complete and any(by_name[c]["class_name"] == "Add"
+                                                for c in consumers.get(_name(layer), []) if c in by_name)
                 candidates.append((by_name[source], layer, residual))
     for producer, norm, residual in candidates:
         if not _foldable(producer, norm):

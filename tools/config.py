@@ -179,7 +179,9 @@ class ModelSettings:
     # issue 13: turn JPEGs upright by their EXIF orientation inside the graph (export/exif.py).
     exif_orientation: bool = True
     # Fold inference batch normalization into the layer before it (export/fold.py): same answers, less work.
-    fold_batch_norms: bool = True
+    # True keeps the shift of a normalization before a residual Add apart (fast on every CPU); FOLD_COMPLETE folds
+    # it too (faster on AVX-512 CPUs with oneDNN, slower at batch 1 on AVX2-only ones); False: as trained.
+    fold_batch_norms: bool | str = True
     # issue 13: what one Session::Run may hold in all (a request, or the batch TF Serving merged it into):
     # declared pixels and encoded bytes, checked in the graph before any image is decoded.
     max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS
@@ -369,6 +371,16 @@ def request_bounds_problem(max_image_pixels: int, max_request_pixels: int) -> st
     return None
 
 
+FOLD_COMPLETE = "complete"
+
+
+def _read_fold(node: _Node) -> bool | str:
+    value = node.raw("fold_batch_norms", True)
+    if isinstance(value, bool) or value == FOLD_COMPLETE:
+        return value
+    node.fail(f"must be true, false or {FOLD_COMPLETE}, got {_describe(value)}", "fold_batch_norms")
+
+
 def _read_model(node: _Node) -> ModelSettings:
     source = _read_source(node.child("source", {}))
     digests_node = node.child("digests", {})
@@ -390,7 +402,7 @@ def _read_model(node: _Node) -> ModelSettings:
         digests=digests,
         samples_dir=node.optional_path("samples_dir"),
         exif_orientation=node.bool("exif_orientation", True),
-        fold_batch_norms=node.bool("fold_batch_norms", True),
+        fold_batch_norms=_read_fold(node),
         max_request_pixels=node.int("max_request_pixels", DEFAULT_MAX_REQUEST_PIXELS, minimum=1,
                                     maximum=MAX_REQUEST_PIXELS),
         max_request_bytes=node.int("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES, minimum=1,

@@ -79,11 +79,18 @@ def test_request_bounds_default_and_cover_one_image():
         parse_config(data)
 
 
-@pytest.mark.parametrize("switch", ["exif_orientation", "fold_batch_norms"])
-def test_model_switches_default_on_and_are_checked(switch):
+@pytest.mark.parametrize("switch, message", [("exif_orientation", "must be true or false"),
+                                             ("fold_batch_norms", "must be true, false or complete")])
+def test_model_switches_default_on_and_are_checked(switch, message):
     data = base_config_data()
     data["model"].pop(switch, None)
     assert getattr(parse_config(data).model, switch) is True
     assert getattr(parse_config(mutate(f"model.{switch}", False)).model, switch) is False
-    with pytest.raises(ConfigError, match=f"model.{switch}: must be true or false"):
+    with pytest.raises(ConfigError, match=f"model.{switch}: {message}"):
         parse_config(mutate(f"model.{switch}", "no"))
+
+
+def test_fold_batch_norms_also_takes_complete_and_nothing_else():
+    assert parse_config(mutate("model.fold_batch_norms", "complete")).model.fold_batch_norms == "complete"
+    with pytest.raises(ConfigError, match="model.fold_batch_norms: must be true, false or complete, got the string 'all'"):
+        parse_config(mutate("model.fold_batch_norms", "all"))

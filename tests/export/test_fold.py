@@ -106,6 +106,23 @@ def test_a_norm_before_a_residual_add_keeps_its_shift_apart_in_both_layouts():
                                atol=1e-5 * np.abs(want).max())
 
 
+def test_complete_folds_the_shift_before_a_residual_add_into_the_convolution_too():
+    # model.yaml fold_batch_norms: complete, for targets on AVX-512 nodes (export/fold.py)
+    keras.utils.set_random_seed(8)
+    inputs = keras.Input((*TINY_SIZE, 3))
+    x = layers.Conv2D(4, 1, name="widen")(inputs)
+    y = layers.Conv2D(4, 3, padding="same", name="conv")(x)
+    y = layers.BatchNormalization(name="norm")(y)
+    x = layers.Activation("relu")(layers.Add()([x, y]))
+    model = _trained_statistics(keras.Model(inputs, layers.GlobalAveragePooling2D()(x)))
+    folded, count = fold_batch_norms(model, complete=True)
+    assert count == 1 and type(folded.get_layer("norm")).__name__ == "Identity"
+    _same(model, folded, _image())
+    apart, _ = fold_batch_norms(model)  # the bias differs by exactly the shift kept apart
+    np.testing.assert_allclose(folded.get_layer("conv").bias.numpy() - apart.get_layer("conv").bias.numpy(),
+                               model.get_layer("norm").beta.numpy(), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("norm", [dict(), dict(center=False), dict(scale=False), dict(center=False, scale=False),
                                   dict(epsilon=0.1)])
 def test_a_convolution_without_bias_gets_one_and_every_norm_variant_folds(norm):
