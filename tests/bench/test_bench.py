@@ -206,7 +206,7 @@ def test_onednn_section_interleaves_settings_and_reports_them(tiny_export, tmp_p
 def test_bf16_that_changes_no_bit_is_never_recommended(tiny_export, tmp_path, monkeypatch):
     from tools.bench import onednn_compare
 
-    zen5 = {"avx2", "fma", "avx512f", "avx512_bf16"}  # a CPU with bf16 dot products, yet this run's answers did not move
+    zen5 = {"avx2", "fma", "avx512f", "avx512_bf16"}  # a CPU with bf16 dot products; this run's answers did not move
     names, _ = onednn_compare.settings_for(zen5)
     monkeypatch.setattr(onednn_compare, "_run", _fake_worker([], calls_shift=(1e-6,)))  # bf16 == on, bit for bit
     from tools.bench.measure import QUICK

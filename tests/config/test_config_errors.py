@@ -92,5 +92,6 @@ def test_model_switches_default_on_and_are_checked(switch, message):
 
 def test_fold_batch_norms_also_takes_complete_and_nothing_else():
     assert parse_config(mutate("model.fold_batch_norms", "complete")).model.fold_batch_norms == "complete"
-    with pytest.raises(ConfigError, match="model.fold_batch_norms: must be true, false or complete, got the string 'all'"):
+    with pytest.raises(ConfigError,
+                       match="model.fold_batch_norms: must be true, false or complete, got the string 'all'"):
         parse_config(mutate("model.fold_batch_norms", "all"))

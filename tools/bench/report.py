@@ -516,8 +516,9 @@ def onednn_markdown(data: dict) -> list[str]:
              f"Each setting runs in its own fresh processes ({od['rounds']} rounds, the settings' order rotating "
              f"each round; {od['samples_per_process']} interleaved samples of servable and bare model per batch size "
              "in each process): TensorFlow reads `TF_ENABLE_ONEDNN_OPTS` once, at start-up. bf16 is a CPU target's "
-             "`math: bf16`, TF Serving's `--mixed_precision=bfloat16`: grappler's `auto_mixed_precision_onednn_bfloat16` "
-             "on every call of its processes. Ratios are throughput ratios formed per round.", ""]
+             "`math: bf16`, TF Serving's `--mixed_precision=bfloat16`: grappler's "
+             "`auto_mixed_precision_onednn_bfloat16` on every call of its processes. Ratios are throughput ratios "
+             "formed per round.", ""]
     names = od["settings"]
     header = "| Batch | " + " | ".join(f"{SETTING_NAMES[n]}: servable / bare img/s" for n in names) + \
              " | " + " | ".join(k.replace(":", " ") for k in od["batches"][0]["ratios"]) + " |"

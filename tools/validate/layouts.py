@@ -103,7 +103,8 @@ def check_graphs(report: Report, metas: dict[str, object]) -> None:
                graph_differences=len(diff))
 
 
-def check_layouts_agree(report: Report, answers: dict[str, Answers | None], bf16_tolerance: float | None = None) -> None:
+def check_layouts_agree(report: Report, answers: dict[str, Answers | None],
+                        bf16_tolerance: float | None = None) -> None:
     a, b = paths.LAYOUTS
     runs, reason = nchw_runs_here()
     if not runs:

@@ -200,8 +200,8 @@ def validate(config: Config, version: int | None = None, models_dir: Path | None
         run.guard("layouts.weights", None, layouts.check_weights, report, run.dirs, run.infos)
         if all(run.metas.get(lay) is not None for lay in paths.LAYOUTS):
             run.guard("layouts.graphs", None, layouts.check_graphs, report, run.metas)
-        run.guard("layouts.agree", None, layouts.check_layouts_agree, report, run.answers,
-                  max((layout_settings.bf16_tolerance(config, lay) or 0.0 for lay in paths.LAYOUTS), default=0.0) or None)
+        bf16 = max(layout_settings.bf16_tolerance(config, lay) or 0.0 for lay in paths.LAYOUTS) or None
+        run.guard("layouts.agree", None, layouts.check_layouts_agree, report, run.answers, bf16)
     report.seconds = time.monotonic() - start
     if write and version is not None:
         report.write(reports_dir)

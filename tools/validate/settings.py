@@ -3,11 +3,11 @@
 TensorFlow reads TF_ENABLE_ONEDNN_OPTS once per process (tools/onednn.py), so a layout whose target asks for other
 values than this process has is validated in a child process started with the target's environment
 (tools/validate/child.py); the rest run here. A `math: bf16` target travels the same way, as TFSG_MIXED_PRECISION
-(tools/onednn.py): the export's calls then run with grappler's bf16 rewrite, as TF Serving's --mixed_precision=bfloat16
-runs them (tools/grappler.py), and the checks that compare its answers with fp32 ones (parity with Keras, batch vs
-alone, the two layouts) allow the target's golden-set tolerance instead of fp32's, which bf16's ~1e-2 would fail. channels_first is served on GPUs, but
-its checks run on this CPU, in this process, through grappler's CPU layout conversion
-(tools/validate/nchw_on_cpu.py).
+(tools/onednn.py): the export's calls then run with grappler's bf16 rewrite, as TF Serving's
+--mixed_precision=bfloat16 runs them (tools/grappler.py), and the checks that compare its answers with fp32 ones
+(parity with Keras, batch vs alone, the two layouts) allow the target's golden-set tolerance instead of fp32's,
+which bf16's ~1e-2 would fail. channels_first is served on GPUs, but its checks run on this CPU, in this process,
+through grappler's CPU layout conversion (tools/validate/nchw_on_cpu.py).
 """
 from __future__ import annotations
 
