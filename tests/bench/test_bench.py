@@ -165,7 +165,8 @@ def _fake_worker(calls, calls_shift=(1e-3,)):
         shift = calls_shift[0] if bf16 else 1e-6 if on else 0.0
         golden = [[[3, 1], [0.6 + shift, 0.3]], [[2, 0], [0.5, 0.4 - shift]]]
         return {"onednn_enabled": on, "math": "bf16" if bf16 else "fp32", "build_s": 1.0, "golden": golden,
-                "seconds": {str(b): {"servable": b / (10 * speed), "bare": b / (11 * speed)}
+                "seconds": {str(b): {"servable": b / (10 * speed), "bare": b / (11 * speed),
+                                     "bare_other_fold": b / (12.1 * speed)}  # the other fold 1.1x faster
                             for b in job["batch_sizes"]}}
     return run
 
@@ -200,6 +201,11 @@ def test_onednn_section_interleaves_settings_and_reports_them(tiny_export, tmp_p
         assert im.format == "PNG"
     md = (out / paths.BENCH_REPORT_MD).read_text()
     assert "## oneDNN and bf16 math" in md and "TensorFlow by itself" in md
+    # the other fold in the same processes: the export folds the shifts apart (model.yaml), so complete is timed
+    assert od["fold"] == {"export": "shift apart", "other": "complete"}
+    assert all(b["other_fold"][n]["median"] == pytest.approx(1.1) for b in od["batches"] for n in names)
+    assert "Bare model folded **complete** / as exported (**shift apart**" in md
+    assert "`model.fold_batch_norms: complete` would serve it faster" in md
     assert not docs.exists()  # quick numbers never reach the docs
 
 
@@ -228,7 +234,7 @@ def test_a_worker_process_runs_under_the_setting_it_is_given(tiny_export, tmp_pa
     off = onednn_compare._run([str(job)], onednn_compare.SETTINGS["off"], paths.REPO_ROOT)
     assert off["onednn_enabled"] is False and off["math"] == "fp32"
     assert off["env"] == {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_SET_ONEDNN_FPMATH_MODE": None, "TFSG_MIXED_PRECISION": None}
-    assert set(off["seconds"]["1"]) == {"servable", "bare"} and len(off["golden"]) > 0
+    assert set(off["seconds"]["1"]) == {"servable", "bare", "bare_other_fold"} and len(off["golden"]) > 0
     # bf16: grappler's rewrite on every call of the process (TF Serving's --mixed_precision=bfloat16): answers move
     bf16 = onednn_compare._run([str(job)], onednn_compare.SETTINGS["bf16"], paths.REPO_ROOT)
     assert bf16["onednn_enabled"] is True and bf16["math"] == "bf16"

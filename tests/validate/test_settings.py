@@ -103,3 +103,15 @@ def test_parity_allows_a_bf16_targets_tolerance_and_says_what_to_change(bf16_tol
         assert ("golden_tolerance.probability" in parity.detail) is (bf16_tolerance is not None)
     else:
         assert "bf16 math: the target's golden-set tolerance" in parity.detail
+
+
+def test_a_bf16_layouts_same_answer_cases_allow_its_tolerance():
+    from tools.validate.badinput import corpus_cases, for_bf16
+
+    found = corpus_cases((40, 48))
+    same = [c for c in found if c.same_as is not None]
+    assert same and all(c.tolerance < 1e-3 for c in same)
+    assert for_bf16(found, None) == found
+    widened = for_bf16(found, 0.03)
+    assert [c.tolerance for c in widened if c.same_as is not None] == [0.03] * len(same)
+    assert [c for c in widened if c.same_as is None] == [c for c in found if c.same_as is None]

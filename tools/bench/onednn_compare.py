@@ -97,6 +97,13 @@ def compare(config, plan, progress, repo_root: Path, all_flags: set[str]) -> dic
                     values = [rb["seconds"][key][what] / ra["seconds"][key][what]
                               for ra, rb in zip(runs[a], runs[base])]  # throughput a / base, per round
                     entry["ratios"][f"{a}/{base}:{what}"] = {**spread(values), "values": values}
+        # The bare model folded the other way against the export's fold, in the same processes (onednn_worker
+        # _other_fold): throughput ratio per process, so per setting its spread is over the rounds.
+        for n in names:
+            values = [run["seconds"][key]["bare"] / run["seconds"][key]["bare_other_fold"]
+                      for run in runs[n] if "bare_other_fold" in run["seconds"][key]]
+            if values:
+                entry.setdefault("other_fold", {})[n] = {**spread(values), "values": values}
         batches.append(entry)
 
     cpu_targets = [t for t in config.targets.values() if not t.is_gpu]
@@ -116,7 +123,7 @@ def compare(config, plan, progress, repo_root: Path, all_flags: set[str]) -> dic
     fp32_ok = {n: n != "bf16" or all(d["max_abs_prob_diff"] <= tolerance for k, d in differences.items()
                                      if k.startswith(n + " ")) for n in names}
     return {
-        "settings": names, "not_measured": why_not, "rounds": plan.onednn_rounds, "samples_per_process":
+        "settings": names, "not_measured": why_not, "fold": _fold_names(config), "rounds": plan.onednn_rounds, "samples_per_process":
         plan.onednn_samples, "env": {n: SETTINGS[n] for n in names}, "batches": batches,
         "golden_differences": differences, "golden_tolerance": tolerance, "within_tolerance": fp32_ok,
         "tensorflow_default": {"observed": "on" if auto["onednn_enabled"] else "off",
@@ -133,6 +140,17 @@ def compare(config, plan, progress, repo_root: Path, all_flags: set[str]) -> dic
                                                   for n, ok in fp32_ok.items()}),
         "seconds": time.perf_counter() - started,  # the report keeps it apart from the 6-minute target
     }
+
+
+def _fold_names(config) -> dict | None:
+    """model.fold_batch_norms of the export, and the other way the worker times (None: folding is off)."""
+    from tools.config import FOLD_COMPLETE
+
+    fold = config.model.fold_batch_norms
+    if not fold:
+        return None
+    return {"export": "complete" if fold == FOLD_COMPLETE else "shift apart",
+            "other": "shift apart" if fold == FOLD_COMPLETE else "complete"}
 
 
 def recommend(batches: list[dict], names: list[str], ok: dict) -> dict:

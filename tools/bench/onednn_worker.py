@@ -49,7 +49,23 @@ def _build(config):
     bare = tf.function(lambda x: postprocess.to_probabilities(servable.model(x, training=False), activation),
                        input_signature=[tf.TensorSpec([None, h, w, 3], tf.float32)]).get_concrete_function()
     pre = tf.function(servable.preprocess, input_signature=[tf.TensorSpec([None], tf.string)]).get_concrete_function()
-    return source.input_size, servable, bare, pre, tmp
+    return source.input_size, servable, bare, _other_fold(source, settings, activation), pre, tmp
+
+
+def _other_fold(source, settings, activation):
+    """The bare model folded the other way (complete if model.yaml keeps the shifts before residual Adds apart,
+    apart if it folds completely): the measurement behind model.fold_batch_norms. None when folding is off."""
+    import tensorflow as tf
+
+    from export import fold, postprocess
+    from tools.config import FOLD_COMPLETE
+
+    if not settings.fold_batch_norms:
+        return None
+    model, _ = fold.fold_batch_norms(source.model, complete=settings.fold_batch_norms != FOLD_COMPLETE)
+    h, w = source.input_size
+    return tf.function(lambda x: postprocess.to_probabilities(model(x, training=False), activation),
+                       input_signature=[tf.TensorSpec([None, h, w, 3], tf.float32)]).get_concrete_function()
 
 
 def measure(job: dict) -> dict:
@@ -69,7 +85,7 @@ def _measure(job: dict) -> dict:
     from tools.goldenset.images import reference_images
 
     start = time.perf_counter()
-    input_size, servable, bare, pre, tmp = _build(job["config"])
+    input_size, servable, bare, other_fold, pre, tmp = _build(job["config"])
     build_s = time.perf_counter() - start
     try:
         batches = {}
@@ -77,6 +93,8 @@ def _measure(job: dict) -> dict:
             images = tf.constant(client_images(input_size, b, seed=100))
             pixels = pre(images)
             fns = {"servable": lambda: servable.serve(images), "bare": lambda: bare(pixels)}
+            if other_fold is not None:
+                fns["bare_other_fold"] = lambda: other_fold(pixels)
             for fn in fns.values():  # the first call builds the kernels (oneDNN creates its primitives lazily)
                 fn()
             fns["bare"]()

@@ -562,6 +562,19 @@ def onednn_markdown(data: dict) -> list[str]:
         lines.append(f"- {od['not_measured']}.")
     if od["problems"]:
         lines.append(f"- **Settings not in force as asked**: {'; '.join(od['problems'])}.")
+    if od.get("fold") and any(b.get("other_fold") for b in od["batches"]):
+        fold = od["fold"]
+        lines += ["", f"Bare model folded **{fold['other']}** / as exported (**{fold['export']}**, "
+                      "`model.fold_batch_norms`), throughput, in the same processes (export/fold.py: complete folds "
+                      "the shift of a normalization before a residual Add into the convolution too):", "",
+                  "| Setting | " + " | ".join(f"batch {b['batch_size']}" for b in od["batches"]) + " |",
+                  "|---|" + "---|" * len(od["batches"])]
+        for n in names:
+            lines.append(f"| {SETTING_NAMES[n]} | " + " | ".join(
+                _stat(b["other_fold"][n]) if n in b.get("other_fold", {}) else "–" for b in od["batches"]) + " |")
+        lines += ["", "Above 1 at the batch sizes a target serves, under the setting it runs with, on every kind of "
+                      f"node it runs on: `model.fold_batch_norms: {'complete' if fold['other'] == 'complete' else 'true'}`"
+                      " would serve it faster (a new export, so a new version)."]
     return lines
 
 

@@ -295,7 +295,7 @@ def _call_checks(run: Run, layout: str, export: serving.LoadedExport, info: dict
             run.guard("accuracy.samples", layout, accuracy.check_accuracy, report, layout, export, info, config,
                       lambda: found.source)
     run.guard("badinput", layout, badinput.check_bad_inputs, report, layout, export, input_size, k,
-              batch_rss_bound_mb(config, layout), info)
+              batch_rss_bound_mb(config, layout), info, layout_settings.bf16_tolerance(config, layout))
 
 
 def check_parity(run: Run, layout: str, info: dict, samples: list[Sample], answers, labels: list[bytes]) -> None:
