@@ -201,6 +201,7 @@ def test_onednn_section_interleaves_settings_and_reports_them(tiny_export, tmp_p
         assert im.format == "PNG"
     md = (out / paths.BENCH_REPORT_MD).read_text()
     assert "## oneDNN and bf16 math" in md and "TensorFlow by itself" in md
+    assert "## Export and check" not in md  # neither section ran: no empty heading
     # the other fold in the same processes: the export folds the shifts apart (model.yaml), so complete is timed
     assert od["fold"] == {"export": "shift apart", "other": "complete"}
     assert all(b["other_fold"][n]["median"] == pytest.approx(1.1) for b in od["batches"] for n in names)

@@ -249,7 +249,8 @@ def markdown(data: dict) -> str:
 
     lines += onednn_markdown(data)  # issue 16
 
-    lines += ["", "## Export and check", ""]
+    if "coldstart" in r or "check" in r:
+        lines += ["", "## Export and check", ""]
     if "coldstart" in r:
         cs = r["coldstart"]
         lines.append(f"- `make export` (export_model of {', '.join(cs['export_layouts'])}, {cs['export_mb']:.0f} MB, "
