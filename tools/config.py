@@ -1117,8 +1117,8 @@ def _read_canary(rollout: Rollout, node: _Node) -> Rollout:
 # Mixed Precision"): servables/tensorflow/saved_model_bundle_factory.cc turns on grappler's
 # `auto_mixed_precision_onednn_bfloat16` for every model it loads, which rewrites convolutions, matmuls and the ops
 # between them to bfloat16 (tensorflow/core/grappler/optimizers/auto_mixed_precision.cc). Fast where the CPU has
-# bf16 dot products (AVX512_BF16: AMD Zen 4/5, Intel Cooper Lake; AMX: Intel Sapphire Rapids and later), 1.5-1.6x at
-# batch 8 and 32 on a Zen 5, 0.83x at batch 1 (docs/client-and-bench.md#bf16-math); answers move by ~1e-2, so a bf16 target needs a
+# bf16 dot products (AVX512_BF16: AMD Zen 4/5, Intel Cooper Lake; AMX: Intel Sapphire Rapids and later), 1.4-1.9x at
+# batch 8 and 32 on a Zen 5, 0.83-0.91x at batch 1 (docs/client-and-bench.md#bf16-math); answers move by ~1e-2, so a bf16 target needs a
 # golden_tolerance to match. (It replaced TF_SET_ONEDNN_FPMATH_MODE=BF16, which TensorFlow 2.20's oneDNN obeys
 # only on AMX CPUs: docs/client-and-bench.md#why-the-fpmath-variable-was-not-enough.)
 ONEDNN_MODES = ("auto", "on", "off")
