@@ -20,7 +20,7 @@ post-op, and on an AVX2 CPU (AMD EPYC Zen 3) oneDNN 3's gemm convolution with th
 instead of 0.75 ms for each 56x56 1x1 expansion of ResNet50 at batch 1 (ONEDNN_VERBOSE): the whole model
 0.81x of unfolded at batch 1, while 1.16x at batch 8 and 32. With the shift kept apart: 1.07-1.08x at every batch
 size with oneDNN on, 1.05-1.08x with it off (docs/client-and-bench.md#batch-normalization-folded-at-export).
-On AVX-512 (AMD EPYC Zen 5) the post-op costs nothing and the complete fold is 7-11% faster than keeping the shift
+On AVX-512 (AMD EPYC Zen 5) the post-op costs nothing and the complete fold is 1-11% faster than keeping the shift
 apart with oneDNN on: `complete=True` (model.yaml fold_batch_norms: complete), for targets on such nodes only.
 """
 from __future__ import annotations
