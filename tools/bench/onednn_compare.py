@@ -123,8 +123,8 @@ def compare(config, plan, progress, repo_root: Path, all_flags: set[str]) -> dic
     fp32_ok = {n: n != "bf16" or all(d["max_abs_prob_diff"] <= tolerance for k, d in differences.items()
                                      if k.startswith(n + " ")) for n in names}
     return {
-        "settings": names, "not_measured": why_not, "fold": _fold_names(config), "rounds": plan.onednn_rounds, "samples_per_process":
-        plan.onednn_samples, "env": {n: SETTINGS[n] for n in names}, "batches": batches,
+        "settings": names, "not_measured": why_not, "fold": _fold_names(config), "rounds": plan.onednn_rounds,
+        "samples_per_process": plan.onednn_samples, "env": {n: SETTINGS[n] for n in names}, "batches": batches,
         "golden_differences": differences, "golden_tolerance": tolerance, "within_tolerance": fp32_ok,
         "tensorflow_default": {"observed": "on" if auto["onednn_enabled"] else "off",
                                "predicted": predicted, "because_flags": have,
