@@ -1118,9 +1118,9 @@ def _read_canary(rollout: Rollout, node: _Node) -> Rollout:
 # `auto_mixed_precision_onednn_bfloat16` for every model it loads, which rewrites convolutions, matmuls and the ops
 # between them to bfloat16 (tensorflow/core/grappler/optimizers/auto_mixed_precision.cc). Fast where the CPU has
 # bf16 dot products (AVX512_BF16: AMD Zen 4/5, Intel Cooper Lake; AMX: Intel Sapphire Rapids and later), 1.4-1.9x at
-# batch 8 and 32 on a Zen 5, 0.83-0.91x at batch 1 (docs/client-and-bench.md#bf16-math); answers move by ~1e-2, so a bf16 target needs a
-# golden_tolerance to match. (It replaced TF_SET_ONEDNN_FPMATH_MODE=BF16, which TensorFlow 2.20's oneDNN obeys
-# only on AMX CPUs: docs/client-and-bench.md#why-the-fpmath-variable-was-not-enough.)
+# batch 8 and 32 on a Zen 5, 0.83-0.91x at batch 1 (docs/client-and-bench.md#bf16-math); answers move by ~1e-2, so a
+# bf16 target needs a golden_tolerance to match. (It replaced TF_SET_ONEDNN_FPMATH_MODE=BF16, which TensorFlow
+# 2.20's oneDNN obeys only on AMX CPUs: docs/client-and-bench.md#why-the-fpmath-variable-was-not-enough.)
 ONEDNN_MODES = ("auto", "on", "off")
 MATH_MODES = ("fp32", "bf16")
 ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"

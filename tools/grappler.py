@@ -1,7 +1,8 @@
 """The grappler rewrites validation and the bench run an export's graphs with, as the serving side would.
 
 Two, each a field of TensorFlow's RewriterConfig (tensorflow/tensorflow tensorflow/core/protobuf/rewriter_config.proto):
-- `cpu_layout_conversion: NCHW_TO_NHWC`: the GPU's channels_first export run on this CPU (tools/validate/nchw_on_cpu.py).
+- `cpu_layout_conversion: NCHW_TO_NHWC`: the GPU's channels_first export run on this CPU
+  (tools/validate/nchw_on_cpu.py).
 - `auto_mixed_precision_onednn_bfloat16: ON`: a CPU target with `math: bf16`. TF Serving sets exactly this field when
   started with `--mixed_precision=bfloat16` (tensorflow/serving 2.20.0 tensorflow_serving/model_servers/main.cc
   flag `mixed_precision`; servables/tensorflow/saved_model_bundle_factory.cc `rwcfg->

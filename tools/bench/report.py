@@ -574,7 +574,8 @@ def onednn_markdown(data: dict) -> list[str]:
             lines.append(f"| {SETTING_NAMES[n]} | " + " | ".join(
                 _stat(b["other_fold"][n]) if n in b.get("other_fold", {}) else "–" for b in od["batches"]) + " |")
         lines += ["", "Above 1 at the batch sizes a target serves, under the setting it runs with, on every kind of "
-                      f"node it runs on: `model.fold_batch_norms: {'complete' if fold['other'] == 'complete' else 'true'}`"
+                      "node it runs on: `model.fold_batch_norms: "
+                      f"{'complete' if fold['other'] == 'complete' else 'true'}`"
                       " would serve it faster (a new export, so a new version)."]
     return lines
 

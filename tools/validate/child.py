@@ -1,9 +1,9 @@
 """Validate one layout in a fresh process started with its target's oneDNN settings, for tools/validate/runner.
 
-TensorFlow reads TF_ENABLE_ONEDNN_OPTS once per process (and a `math: bf16` target needs its rewrite), so a layout whose target
-asks for other values than the validating process has runs here: `python -m tools.validate.child JOB` reads the
-job (a pickle: the Config and the layout's arguments) written by `run_in_child`, runs the layout's checks exactly
-as the runner does in-process, and prints its checks, answers and golden-set entry as JSON on the last line.
+TensorFlow reads TF_ENABLE_ONEDNN_OPTS once per process (and a `math: bf16` target needs its rewrite), so a layout
+whose target asks for other values than the validating process has runs here: `python -m tools.validate.child JOB`
+reads the job (a pickle: the Config and the layout's arguments) written by `run_in_child`, runs the layout's checks
+exactly as the runner does in-process, and prints its checks, answers and golden-set entry as JSON on the last line.
 """
 from __future__ import annotations
 

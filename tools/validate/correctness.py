@@ -240,6 +240,7 @@ def check_parity(report: Report, layout: str, answers: Answers, ref: Reference, 
                "; ".join(problems) or f"same weights as its source ({where}); probabilities equal Keras' on the "
                                       f"same decoded pixels ({ref.normalization} normalization by keras "
                                       f"preprocess_input, as the export records) within {atol:g}"
-                                      + (" (bf16 math: the target's golden-set tolerance)" if atol > PARITY_ATOL else ""),
+                                      + (" (bf16 math: the target's golden-set tolerance)"
+                                         if atol > PARITY_ATOL else ""),
                max_abs_diff=max(cmp.max_abs_diff, gathered_diff), tolerance=atol, top1_same=cmp.top1_same,
                samples=cmp.rows, weights_sha256=ref.weights_sha256[:16], reference=where)
