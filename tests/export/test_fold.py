@@ -86,15 +86,20 @@ def test_folding_then_channels_first_gives_the_same_answers():
                                atol=1e-5)
 
 
-def test_a_norm_before_a_residual_add_keeps_its_shift_apart_in_both_layouts():
-    # Folded completely, oneDNN would fuse the Add into the convolution, 10x slower at batch 1 on AVX2 (fold.py).
+def _residual_block():
+    """conv -> norm -> Add(with the block's input) -> relu: the normalization feeds a residual Add."""
     keras.utils.set_random_seed(8)
     inputs = keras.Input((*TINY_SIZE, 3))
     x = layers.Conv2D(4, 1, name="widen")(inputs)
     y = layers.Conv2D(4, 3, padding="same", name="conv")(x)
     y = layers.BatchNormalization(name="norm")(y)
     x = layers.Activation("relu")(layers.Add()([x, y]))
-    model = _trained_statistics(keras.Model(inputs, layers.GlobalAveragePooling2D()(x)))
+    return _trained_statistics(keras.Model(inputs, layers.GlobalAveragePooling2D()(x)))
+
+
+def test_a_norm_before_a_residual_add_keeps_its_shift_apart_in_both_layouts():
+    # Folded completely, oneDNN would fuse the Add into the convolution, 10x slower at batch 1 on AVX2 (fold.py).
+    model = _residual_block()
     folded, count = fold_batch_norms(model)
     assert count == 1 and type(folded.get_layer("norm")).__name__ == "Rescaling"
     np.testing.assert_allclose(folded.get_layer("norm").offset, model.get_layer("norm").beta.numpy(), rtol=1e-6)
@@ -108,13 +113,7 @@ def test_a_norm_before_a_residual_add_keeps_its_shift_apart_in_both_layouts():
 
 def test_complete_folds_the_shift_before_a_residual_add_into_the_convolution_too():
     # model.yaml fold_batch_norms: complete, for targets on AVX-512 nodes (export/fold.py)
-    keras.utils.set_random_seed(8)
-    inputs = keras.Input((*TINY_SIZE, 3))
-    x = layers.Conv2D(4, 1, name="widen")(inputs)
-    y = layers.Conv2D(4, 3, padding="same", name="conv")(x)
-    y = layers.BatchNormalization(name="norm")(y)
-    x = layers.Activation("relu")(layers.Add()([x, y]))
-    model = _trained_statistics(keras.Model(inputs, layers.GlobalAveragePooling2D()(x)))
+    model = _residual_block()
     folded, count = fold_batch_norms(model, complete=True)
     assert count == 1 and type(folded.get_layer("norm")).__name__ == "Identity"
     _same(model, folded, _image())
