@@ -32,11 +32,11 @@ def _build(config):
     does not time: building ResNet50's graph once more per variant would cost every process seconds)."""
     import tensorflow as tf
 
-    from export import postprocess
     from export.api import build_servable, serving_model
     from export.labels import resolve_labels
     from export.source import load_source
     from tools import paths
+    from tools.bench.variants import bare_function
 
     settings = config.model
     source = load_source(settings)
@@ -44,28 +44,22 @@ def _build(config):
     labels = tmp / paths.LABELS_FILE
     labels.write_text("\n".join(resolve_labels(settings.labels, source.num_classes)) + "\n", encoding="utf-8")
     servable = build_servable(serving_model(source, settings)[0], "channels_last", source, settings, labels)
-    h, w = source.input_size
-    activation = source.info["output_activation"]
-    bare = tf.function(lambda x: postprocess.to_probabilities(servable.model(x, training=False), activation),
-                       input_signature=[tf.TensorSpec([None, h, w, 3], tf.float32)]).get_concrete_function()
+    shape, activation = [None, *source.input_size, 3], source.info["output_activation"]
+    other = _other_fold(source, settings)
     pre = tf.function(servable.preprocess, input_signature=[tf.TensorSpec([None], tf.string)]).get_concrete_function()
-    return source.input_size, servable, bare, _other_fold(source, settings, activation), pre, tmp
+    return (source.input_size, servable, bare_function(servable.model, activation, shape),
+            None if other is None else bare_function(other, activation, shape), pre, tmp)
 
 
-def _other_fold(source, settings, activation):
-    """The bare model folded the other way (complete if model.yaml keeps the shifts before residual Adds apart,
-    apart if it folds completely): the measurement behind model.fold_batch_norms. None when folding is off."""
-    import tensorflow as tf
-
-    from export import fold, postprocess
+def _other_fold(source, settings):
+    """The model folded the other way (complete if model.yaml keeps the shifts before residual Adds apart, apart if
+    it folds completely): the measurement behind model.fold_batch_norms. None when folding is off."""
+    from export import fold
     from tools.config import FOLD_COMPLETE
 
     if not settings.fold_batch_norms:
         return None
-    model, _ = fold.fold_batch_norms(source.model, complete=settings.fold_batch_norms != FOLD_COMPLETE)
-    h, w = source.input_size
-    return tf.function(lambda x: postprocess.to_probabilities(model(x, training=False), activation),
-                       input_signature=[tf.TensorSpec([None, h, w, 3], tf.float32)]).get_concrete_function()
+    return fold.fold_batch_norms(source.model, complete=settings.fold_batch_norms != FOLD_COMPLETE)[0]
 
 
 def measure(job: dict) -> dict:

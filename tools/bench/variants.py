@@ -85,6 +85,12 @@ def tutorial_servable(model, input_size: tuple[int, int], normalization: str, ac
     return serve.get_concrete_function()
 
 
+def bare_function(model, activation: str, shape: list):
+    """The bare model as the bench times it: a float pixel batch of `shape` -> full probabilities."""
+    return tf.function(lambda x: postprocess.to_probabilities(model(x, training=False), activation),
+                       input_signature=[tf.TensorSpec(shape, tf.float32)]).get_concrete_function()
+
+
 def build(config: Config, layout: str = "channels_last") -> Variants:
     settings = config.model
     source = load_source(settings)
@@ -102,11 +108,7 @@ def build(config: Config, layout: str = "channels_last") -> Variants:
     shape = [None, 3, h, w] if layout == "channels_first" else [None, h, w, 3]
     as_trained = source.model if layout == "channels_last" else layout_mod.to_channels_first(source.model)
 
-    def bare_of(m):
-        return tf.function(lambda x: postprocess.to_probabilities(m(x, training=False), activation),
-                           input_signature=[tf.TensorSpec(shape, tf.float32)]).get_concrete_function()
-
-    bare, bare_as_trained = bare_of(model), bare_of(as_trained)
+    bare, bare_as_trained = bare_function(model, activation, shape), bare_function(as_trained, activation, shape)
     pre = tf.function(servable.preprocess, input_signature=[tf.TensorSpec([None], tf.string)]).get_concrete_function()
     tutorial = tutorial_servable(as_trained, source.input_size, settings.preprocessing_mode, activation, servable.k, layout)
     tutorial_pre = tf.function(tutorial_preprocess(source.input_size, settings.preprocessing_mode, layout),

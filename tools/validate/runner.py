@@ -266,6 +266,7 @@ def _call_checks(run: Run, layout: str, export: serving.LoadedExport, info: dict
     report, config = run.report, run.config
     input_size, k, num_classes = tuple(info["input_size"]), int(info["top_k"]), int(info["num_classes"])
     samples = correctness_samples(input_size)
+    bf16 = layout_settings.bf16_tolerance(config, layout)  # a `math: bf16` target's tolerance against fp32 answers
     run.guard("serving.loaders_agree", layout, serving.check_loaders_agree, report, layout, export,
               [s.data for s in samples[:FORMAT_SAMPLES]])
     run.guard("serving.request_formats", layout, serving.check_request_formats, report, layout, export,
@@ -275,7 +276,6 @@ def _call_checks(run: Run, layout: str, export: serving.LoadedExport, info: dict
     if answers is not None:
         labels = correctness.read_labels(export.path)
         correctness.check_outputs(report, layout, answers, labels, num_classes, k, samples)
-        bf16 = layout_settings.bf16_tolerance(config, layout)
         run.guard("correctness.batching", layout, correctness.check_batching, report, layout, export, samples, answers,
                   bf16)
         run.guard("correctness.repeat", layout, correctness.check_repeat, report, layout, export, samples, answers)
@@ -295,7 +295,7 @@ def _call_checks(run: Run, layout: str, export: serving.LoadedExport, info: dict
             run.guard("accuracy.samples", layout, accuracy.check_accuracy, report, layout, export, info, config,
                       lambda: found.source)
     run.guard("badinput", layout, badinput.check_bad_inputs, report, layout, export, input_size, k,
-              batch_rss_bound_mb(config, layout), info, layout_settings.bf16_tolerance(config, layout))
+              batch_rss_bound_mb(config, layout), info, bf16)
 
 
 def check_parity(run: Run, layout: str, info: dict, samples: list[Sample], answers, labels: list[bytes]) -> None:

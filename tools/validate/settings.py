@@ -32,7 +32,8 @@ class LayoutSettings:
 
 
 def env_of(settings: CpuMath) -> dict:
-    wanted = {**settings.env(), **({onednn.MIXED_PRECISION_ENV: onednn.MIXED_PRECISION} if settings.args() else {})}
+    bf16 = {onednn.MIXED_PRECISION_ENV: onednn.MIXED_PRECISION} if settings.math == "bf16" else {}
+    wanted = {**settings.env(), **bf16}
     return {name: wanted.get(name) for name in onednn.SETTINGS_VARS}
 
 
