@@ -1164,6 +1164,9 @@ def _read_cpu_math(target: Target, node: _Node) -> Target:
                                                                               choices=ONEDNN_MODES)
     settings = CpuMath(onednn=onednn,
                        math=node.str("math", DEFAULT_MATH, choices=MATH_MODES))
+    # Grappler adds its bf16 rewrite only when oneDNN is on (tensorflow/core/grappler/optimizers/meta_optimizer.cc:
+    # auto_mixed_precision_onednn_bfloat16 ... && IsMKLEnabled()): with it off or left to a CPU's default, the flag
+    # would silently serve fp32 (measured: bit-identical answers with TF_ENABLE_ONEDNN_OPTS=0).
     if settings.math == "bf16" and settings.onednn != "on":
         node.fail(f"bf16 runs on oneDNN's bf16 kernels: it needs onednn: on, got onednn: {settings.onednn}", "math")
     return replace(target, cpu_math=settings)
