@@ -69,9 +69,11 @@ _UNSET = "_TFSG_UNSET_ENV"
 
 
 def child_env(wanted: dict[str, str | None]) -> dict[str, str]:
-    """An env for tools.proc.run giving a child exactly `wanted` for the oneDNN variables (None: unset)."""
+    """An env for tools.proc.run giving a child exactly `wanted` for the oneDNN variables, and for any other variable
+    it names (None: unset)."""
     env = {name: value for name, value in wanted.items() if value is not None}
-    env[_UNSET] = ",".join(name for name in SETTINGS_VARS if wanted.get(name) is None)
+    unset = [name for name in SETTINGS_VARS if wanted.get(name) is None]
+    env[_UNSET] = ",".join(unset + [name for name, value in wanted.items() if value is None and name not in unset])
     env[_SET_HERE] = "0"
     return env
 

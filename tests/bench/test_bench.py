@@ -158,6 +158,13 @@ def _fake_worker(calls, calls_shift=(1e-3,)):
         import pickle
         from pathlib import Path
 
+        if argv[0] == "--kernels":  # what onednn_kernels.parse makes of such a process's verbose lines
+            on, bf16 = env["TF_ENABLE_ONEDNN_OPTS"] == "1", env["TFSG_MIXED_PRECISION"] == "bfloat16"
+            convs = [{"kind": "convolution", "impl": "brg_conv_fwd:avx512_core" + ("_bf16" if bf16 else ""),
+                      "dtype": "bf16" if bf16 else "f32", "count": 3}] if on else []
+            return {"onednn_enabled": on, "kernels": {"isa": "Intel AVX-512", "version": "v3.7.3",
+                                                      "primitives": convs, "sgemm_calls": 0 if on else 40}}
+
         job = pickle.loads(Path(argv[0]).read_bytes())
         on = env["TF_ENABLE_ONEDNN_OPTS"] == "1"
         bf16 = env["TFSG_MIXED_PRECISION"] == "bfloat16"
@@ -186,7 +193,12 @@ def test_onednn_section_interleaves_settings_and_reports_them(tiny_export, tmp_p
     assert od["settings"] == names and od["problems"] == [] and od["rounds"] == 2
     # one process per setting per round, the order rotated each round
     rotated = names[1:] + names[:1]
-    assert [c[1] for c in calls[:-1]] == [onednn_compare.SETTINGS[n] for n in names + rotated]
+    timed = [c for c in calls if c[0][0] not in ("--kernels", "--probe")]
+    assert [c[1] for c in timed] == [onednn_compare.SETTINGS[n] for n in names + rotated]
+    # then one untimed process per setting under ONEDNN_VERBOSE: the kernels it ran
+    census = [c for c in calls if c[0][0] == "--kernels"]
+    assert [c[1] for c in census] == [{**onednn_compare.SETTINGS[n], "ONEDNN_VERBOSE": "profile_exec"} for n in names]
+    assert calls.index(census[0]) > calls.index(timed[-1])
     assert calls[-1] == (["--probe"], {"TF_ENABLE_ONEDNN_OPTS": None, "TF_SET_ONEDNN_FPMATH_MODE": None,
                                        "TFSG_MIXED_PRECISION": None})
     for b in od["batches"]:
@@ -201,6 +213,11 @@ def test_onednn_section_interleaves_settings_and_reports_them(tiny_export, tmp_p
         assert im.format == "PNG"
     md = (out / paths.BENCH_REPORT_MD).read_text()
     assert "## oneDNN and bf16 math" in md and "TensorFlow by itself" in md
+    assert od["kernels"]["on"]["primitives"][0]["impl"] == "brg_conv_fwd:avx512_core"
+    assert "| oneDNN on (fp32) | avx512_core in f32 (3 of 3) | convolution: brg_conv_fwd:avx512_core f32 x3 | " \
+           "Intel AVX-512 (oneDNN v3.7.3) |" in md
+    assert "| oneDNN off (fp32) | TensorFlow's own kernels, no oneDNN primitive (their matrix products: 40 calls " \
+           "of oneDNN's sgemm) | none |" in md
     assert "## Export and check" not in md  # neither section ran: no empty heading
     # the other fold in the same processes: the export folds the shifts apart (model.yaml), so complete is timed
     assert od["fold"] == {"export": "shift apart", "other": "complete"}
@@ -242,6 +259,37 @@ def test_a_worker_process_runs_under_the_setting_it_is_given(tiny_export, tmp_pa
     from tools.goldenset.measure import max_difference
 
     assert max_difference(bf16["golden"], off["golden"]) > 1e-5
+
+
+@pytest.mark.slow(seconds=40)
+def test_the_kernel_census_names_what_each_setting_ran(tiny_export, tmp_path):
+    """One untimed process per setting under ONEDNN_VERBOSE: oneDNN's own account of which kernels ran."""
+    import pickle
+
+    from tools.bench import onednn_compare, onednn_kernels
+
+    job = tmp_path / "job.pickle"
+    job.write_bytes(pickle.dumps({"config": tiny_export.config, "batch_sizes": [1], "samples": 1,
+                                  "sample_seconds": 0.001}))
+
+    def census(name):
+        env = {**onednn_compare.SETTINGS[name], onednn_kernels.VERBOSE_ENV: onednn_kernels.VERBOSE_VALUE}
+        return onednn_compare._run(["--kernels", str(job)], env, paths.REPO_ROOT)["kernels"]
+
+    on = census("on")
+    convolutions = onednn_kernels.convolutions(on)
+    assert on["isa"] and on["version"].startswith("v3.") and convolutions
+    assert {p["dtype"] for p in convolutions} == {"f32"}
+    assert " in f32 (" in onednn_kernels.describe(on)
+    # off: no oneDNN primitive, but TensorFlow's own convolutions still multiply with oneDNN's sgemm
+    off = census("off")
+    assert off["primitives"] == [] and off["sgemm_calls"] > 0
+    assert onednn_compare.kernel_problems({"on": on, "off": off}) == []
+    # bf16: TensorFlow hands bf16 ops to oneDNN where the CPU has AVX512F (tensorflow/core/graph/mkl_graph_util.h
+    # IsBF16SupportedByOneDNNOnThisCPU); elsewhere they run on its own bf16 kernels
+    bf16 = census("bf16")
+    if "avx512f" in machine.all_flags():
+        assert {p["dtype"] for p in onednn_kernels.convolutions(bf16)} == {"bf16"}
 
 
 def test_child_env_unsets_what_a_setting_leaves_to_tensorflow(monkeypatch):

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from tools import onednn, paths, proc
+from tools.bench import onednn_kernels
 from tools.bench.timing import spread
 
 # The settings compared: name -> environment (None: unset). "auto" is what TensorFlow picks with both unset. bf16 is
@@ -53,9 +54,16 @@ def tensorflow_default(all_flags: set[str]) -> tuple[str, list[str]]:
 
 
 def _run(argv: list[str], env: dict, repo_root: Path) -> dict:
+    """One worker process under `env` (None: unset); its JSON answer. Under ONEDNN_VERBOSE (asked by `env` only:
+    verbose printing would slow a timed process), the census of the kernels it ran is added as "kernels"."""
+    env = {onednn_kernels.VERBOSE_ENV: None, **env}
     result = proc.run([sys.executable, "-m", "tools.bench.onednn_worker", *argv], cwd=repo_root,
                       env={**onednn.child_env(env), "TF_CPP_MIN_LOG_LEVEL": "2"}, echo=False, timeout=1800)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    # oneDNN prints its verbose lines on the same stdout, flushed at its own pace: the answer is the last JSON line.
+    answer = json.loads([line for line in result.stdout.splitlines() if line.startswith("{")][-1])
+    if env[onednn_kernels.VERBOSE_ENV] is not None:
+        answer["kernels"] = onednn_kernels.parse(result.stdout)
+    return answer
 
 
 def compare(config, plan, progress, repo_root: Path, all_flags: set[str]) -> dict:
@@ -77,6 +85,11 @@ def compare(config, plan, progress, repo_root: Path, all_flags: set[str]) -> dic
             for name in order:
                 progress(f"oneDNN: round {r + 1}/{plan.onednn_rounds}, setting {name}, fresh process")
                 runs[name].append(_run([str(job_file)], SETTINGS[name], repo_root))
+        census = {}
+        for name in names:  # untimed processes: verbose printing slows every primitive
+            progress(f"oneDNN: the kernels setting {name} runs ({onednn_kernels.VERBOSE_ENV}, one call, not timed)")
+            census[name] = _run(["--kernels", str(job_file)], {**SETTINGS[name], onednn_kernels.VERBOSE_ENV:
+                                                              onednn_kernels.VERBOSE_VALUE}, repo_root)["kernels"]
     progress("oneDNN: what TensorFlow picks by itself (both variables unset)")
     auto = _run(["--probe"], {name: None for name in onednn.SETTINGS_VARS}, repo_root)
     predicted, have = tensorflow_default(all_flags)
@@ -84,6 +97,7 @@ def compare(config, plan, progress, repo_root: Path, all_flags: set[str]) -> dic
     problems = [f"{n}: asked oneDNN {'off' if n == 'off' else 'on'}, TensorFlow reports "
                 f"{'on' if run['onednn_enabled'] else 'off'}"
                 for n in names for run in runs[n] if run["onednn_enabled"] != (n != "off")]
+    problems += kernel_problems(census)
     batches = []
     for b in plan.batch_sizes:
         key = str(b)
@@ -131,6 +145,7 @@ def compare(config, plan, progress, repo_root: Path, all_flags: set[str]) -> dic
                                "rule": "tensorflow/core/util/port.cc DefaultOneDnnPolicy: on (Linux) when the CPU has "
                                        "any of " + ", ".join(TF_DEFAULT_ON_FLAGS)},
         "build_s": {n: [run["build_s"] for run in runs[n]] for n in names},
+        "kernels": census,
         "problems": problems,
         "configured": {t.name: t.cpu_math.describe() for t in cpu_targets if t.cpu_math},
         # bf16 answers bit-identical to oneDNN fp32: the mode did not take effect, its speed is oneDNN on's noise
@@ -140,6 +155,18 @@ def compare(config, plan, progress, repo_root: Path, all_flags: set[str]) -> dic
                                                   for n, ok in fp32_ok.items()}),
         "seconds": time.perf_counter() - started,  # the report keeps it apart from the 6-minute target
     }
+
+
+def kernel_problems(census: dict) -> list[str]:
+    """What the kernel census contradicts: oneDNN primitives with oneDNN off, no oneDNN convolution with it on."""
+    out = []
+    for name, c in census.items():
+        ran = sum(p["count"] for p in c["primitives"])
+        if name == "off" and ran:
+            out.append(f"off: oneDNN ran {ran} primitive(s) ({onednn_kernels.describe(c)})")
+        elif name != "off" and not onednn_kernels.convolutions(c):
+            out.append(f"{name}: no convolution ran on oneDNN ({onednn_kernels.describe(c)})")
+    return out
 
 
 def _fold_names(config) -> dict | None:

@@ -3,9 +3,12 @@ it times the servable and the bare model at each batch size and answers the gold
 
     python -m tools.bench.onednn_worker JOB      # JOB: a pickle written by onednn_compare; prints JSON
 
+    python -m tools.bench.onednn_worker --kernels JOB   # one untimed call on the golden set (for ONEDNN_VERBOSE)
+
 TensorFlow reads TF_ENABLE_ONEDNN_OPTS once per process, so every setting needs its own process (bf16, a grappler
 rewrite, gets one too, so that all settings are timed alike); `--probe` only reports what TensorFlow picked (the
-"auto" setting: the variables unset).
+"auto" setting: the variables unset). `--kernels` answers the golden set once and times nothing: started with
+ONEDNN_VERBOSE, its stdout names the kernels that call ran (tools/bench/onednn_kernels.py).
 """
 from __future__ import annotations
 
@@ -27,9 +30,10 @@ def probe() -> dict:
     return {"onednn_enabled": onednn.enabled(), "math": onednn.math(), "env": onednn.in_force()}
 
 
-def _build(config):
+def _build(config, timed: bool = True):
     """The servable and the bare model only (what variants.build makes, without the variants this comparison
-    does not time: building ResNet50's graph once more per variant would cost every process seconds)."""
+    does not time: building ResNet50's graph once more per variant would cost every process seconds). Not
+    `timed`: the servable alone."""
     import tensorflow as tf
 
     from export.api import build_servable, serving_model
@@ -44,6 +48,8 @@ def _build(config):
     labels = tmp / paths.LABELS_FILE
     labels.write_text("\n".join(resolve_labels(settings.labels, source.num_classes)) + "\n", encoding="utf-8")
     servable = build_servable(serving_model(source, settings)[0], "channels_last", source, settings, labels)
+    if not timed:
+        return source.input_size, servable, tmp
     shape, activation = [None, *source.input_size, 3], source.info["output_activation"]
     other = _other_fold(source, settings)
     pre = tf.function(servable.preprocess, input_signature=[tf.TensorSpec([None], tf.string)]).get_concrete_function()
@@ -69,6 +75,23 @@ def measure(job: dict) -> dict:
     # options): with TFSG_MIXED_PRECISION=bfloat16, TF Serving's --mixed_precision=bfloat16 (tools/grappler.py).
     with grappler.python_calls(bf16=onednn.bf16()):
         return _measure(job)
+
+
+def kernels(job: dict) -> dict:
+    """One call of the servable on the golden set under the setting, nothing timed."""
+    import tensorflow as tf
+
+    from tools import grappler
+    from tools.goldenset.images import reference_images
+
+    input_size, servable, tmp = _build(job["config"], timed=False)
+    try:
+        golden = [i.data for i in reference_images(tuple(input_size))]
+        with grappler.python_calls(bf16=onednn.bf16()):
+            servable.serve(tf.constant(golden))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {**probe(), "images": len(golden)}
 
 
 def _measure(job: dict) -> dict:
@@ -108,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--probe":
         print(json.dumps(probe()))
+        return 0
+    if argv[0] == "--kernels":
+        print(json.dumps(kernels(pickle.loads(Path(argv[1]).read_bytes()))))
         return 0
     job = pickle.loads(Path(argv[0]).read_bytes())
     print(json.dumps(measure(job)))

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from tools import paths
+from tools.bench import onednn_kernels
 
 COLORS = {"bare": "#7f8c8d", "servable": "#2463a6", "tutorial": "#e07b24", "fast_decode": "#2463a6",
           "full_decode": "#c0392b", "warmup": "#2463a6", "no_warmup": "#c0392b"}
@@ -535,6 +536,7 @@ def onednn_markdown(data: dict) -> list[str]:
     for key, d in od["golden_differences"].items():
         lines.append(f"| {key} | {d['max_abs_prob_diff']:.2e} | {d['top1_same']}/{d['images']} | "
                      f"{'yes' if d['max_abs_prob_diff'] <= od['golden_tolerance'] else 'no'} |")
+    lines += kernels_markdown(od)
     rec = od["recommended"]
     lines += ["", f"- CPU: {m['cpu_model']} ({m.get('vendor', 'unknown vendor')}); flags: {', '.join(m['flags'])}.",
               f"- TensorFlow by itself (both variables unset): oneDNN **{td['observed']}** (predicted from the flags: "
@@ -577,6 +579,24 @@ def onednn_markdown(data: dict) -> list[str]:
                       "node it runs on: `model.fold_batch_norms: "
                       f"{'complete' if fold['other'] == 'complete' else 'true'}`"
                       " would serve it faster (a new export, so a new version)."]
+    return lines
+
+
+def kernels_markdown(od: dict) -> list[str]:
+    """The kernels each setting ran (tools/bench/onednn_kernels.py), from one untimed call per setting."""
+    census = od.get("kernels")
+    if not census:
+        return []
+    lines = ["", f"Kernels oneDNN ran, per setting: one untimed call of the servable on the golden set in a process of "
+                 f"its own under `{onednn_kernels.VERBOSE_ENV}={onednn_kernels.VERBOSE_VALUE}` (the suffix of an "
+                 "implementation is the ISA of its code: `avx512_core_amx` AMX tiles, `avx512_core_bf16` AVX512_BF16 "
+                 "dot products, `avx512_core` AVX-512, `avx2`):", "",
+             "| Setting | Convolutions ran on | Primitives executed (kind: implementation, data type, count) | "
+             "oneDNN's ISA |", "|---|---|---|---|"]
+    for name, c in census.items():
+        prims = "; ".join(f"{p['kind']}: {p['impl']} {p['dtype']} x{p['count']}" for p in c["primitives"]) or "none"
+        isa = f"{c['isa']} (oneDNN {c['version']})" if c["isa"] else "–"
+        lines.append(f"| {SETTING_NAMES[name]} | {onednn_kernels.describe(c)} | {prims} | {isa} |")
     return lines
 
 
