@@ -11,6 +11,7 @@ variable TF_ENABLE_ONEDNN_OPTS, read once, when TensorFlow first asks; so `prepa
 `import tensorflow` of the process (tools/__main__.py, export/__main__.py and tests/conftest.py call it).
 
 An explicit TF_ENABLE_ONEDNN_OPTS=0 in the environment is the user's choice and is kept; the report says so.
+TF_ONEDNN_ASSUME_FROZEN_WEIGHTS is dropped instead: it makes answers wrong in processes like ours (below).
 """
 from __future__ import annotations
 
@@ -22,9 +23,13 @@ _SET_HERE = "_TFSG_ONEDNN_SET_HERE"  # marks, for child processes too, that the 
 
 
 def prepare() -> None:
-    """Set TF_ENABLE_ONEDNN_OPTS=1 unless the environment already says something. No-op once TF is loaded."""
+    """Set TF_ENABLE_ONEDNN_OPTS=1 unless the environment already says something, and drop
+    TF_ONEDNN_ASSUME_FROZEN_WEIGHTS. No-op once TF is loaded."""
     if "tensorflow" in sys.modules:
         return
+    # Our own processes run Keras eagerly, fold weights and train test models: there a kernel that keeps the first
+    # filter it saw answers wrong (ASSUME_FROZEN_ENV below). Only a serving process may have it, never ours.
+    os.environ.pop(ASSUME_FROZEN_ENV, None)
     if os.environ.get(ENV) is None:
         os.environ[ENV] = "1"
         os.environ[_SET_HERE] = "1"
@@ -64,7 +69,15 @@ FPMATH_ENV = "TF_SET_ONEDNN_FPMATH_MODE"
 # environment is dropped in those processes, as the serving container never sets it.
 MIXED_PRECISION_ENV = "TFSG_MIXED_PRECISION"
 MIXED_PRECISION = "bfloat16"  # the value of TF Serving's flag, and of this variable
-SETTINGS_VARS = (ENV, FPMATH_ENV, MIXED_PRECISION_ENV)
+# TensorFlow's oneDNN convolutions and matmuls keep their reordered filter across calls when it is a constant, and
+# every filter when this is true (tensorflow/core/util/onednn_env_vars.cc `AreWeightsFrozen`, read once per
+# process; kernels/mkl/mkl_conv_ops.cc, mkl_matmul_op_fused.cc). Right only where no kernel ever sees a second
+# filter, as in TF Serving's sessions (variables restored once, never assigned); wrong in a process that runs Keras
+# eagerly, assigns variables or trains (measured: docs/client-and-bench.md#considered-and-rejected-frozen-weights).
+# Only the bench's candidate setting sets it; listed here so that a value left in the environment is dropped in
+# every child that validates or benchmarks, and so that validation in a process that has it moves to a child.
+ASSUME_FROZEN_ENV = "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
+SETTINGS_VARS = (ENV, FPMATH_ENV, MIXED_PRECISION_ENV, ASSUME_FROZEN_ENV)
 _UNSET = "_TFSG_UNSET_ENV"
 
 

@@ -168,7 +168,8 @@ def _fake_worker(calls, calls_shift=(1e-3,)):
         job = pickle.loads(Path(argv[0]).read_bytes())
         on = env["TF_ENABLE_ONEDNN_OPTS"] == "1"
         bf16 = env["TFSG_MIXED_PRECISION"] == "bfloat16"
-        speed = 2.0 if bf16 else 1.5 if on else 1.0
+        frozen = env["TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"] == "1"
+        speed = 2.0 if bf16 else 1.8 if frozen else 1.5 if on else 1.0
         shift = calls_shift[0] if bf16 else 1e-6 if on else 0.0
         golden = [[[3, 1], [0.6 + shift, 0.3]], [[2, 0], [0.5, 0.4 - shift]]]
         return {"onednn_enabled": on, "math": "bf16" if bf16 else "fp32", "build_s": 1.0, "golden": golden,
@@ -200,12 +201,16 @@ def test_onednn_section_interleaves_settings_and_reports_them(tiny_export, tmp_p
     assert [c[1] for c in census] == [{**onednn_compare.SETTINGS[n], "ONEDNN_VERBOSE": "profile_exec"} for n in names]
     assert calls.index(census[0]) > calls.index(timed[-1])
     assert calls[-1] == (["--probe"], {"TF_ENABLE_ONEDNN_OPTS": None, "TF_SET_ONEDNN_FPMATH_MODE": None,
-                                       "TFSG_MIXED_PRECISION": None})
+                                       "TFSG_MIXED_PRECISION": None, "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": None})
     for b in od["batches"]:
         assert set(b["images_per_s"]) == {f"{n}:{w}" for n in names for w in ("servable", "bare")}
         assert b["ratios"]["on/off:servable"]["median"] == pytest.approx(1.5)
     assert od["golden_differences"]["off vs on"]["max_abs_prob_diff"] == pytest.approx(1e-6)
     assert od["configured"] == {"cpu": "onednn: on, math: fp32"}
+    # weights assumed frozen: measured on every CPU, faster in this fake and within the tolerance, never recommended
+    assert "frozen" in names and od["within_tolerance"]["frozen"] is True
+    assert all(b["ratios"]["frozen/on:servable"]["median"] == pytest.approx(1.2) for b in od["batches"])
+    assert od["recommended"]["setting"] == "on" and "frozen" not in od["recommended"]["candidates"]
     if "bf16" in names:  # 1e-3 from fp32 is beyond the CPU target's 1e-4: fastest, but not recommended
         assert od["within_tolerance"]["bf16"] is False and od["recommended"]["setting"] == "on"
     assert any("oneDNN on / off" in v["what"] and v["met"] for v in data["verdicts"])
@@ -216,6 +221,8 @@ def test_onednn_section_interleaves_settings_and_reports_them(tiny_export, tmp_p
     assert od["kernels"]["on"]["primitives"][0]["impl"] == "brg_conv_fwd:avx512_core"
     assert "| oneDNN on (fp32) | avx512_core in f32 (3 of 3) | convolution: brg_conv_fwd:avx512_core f32 x3 | " \
            "Intel AVX-512 (oneDNN v3.7.3) |" in md
+    assert "- Weights assumed frozen (`TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1`: oneDNN keeps each reordered filter) / " \
+           "oneDNN on, servable throughput: 1.200" in md and "never recommended" in md
     assert "| oneDNN off (fp32) | TensorFlow's own kernels, no oneDNN primitive (their matrix products: 40 calls " \
            "of oneDNN's sgemm) | none |" in md
     assert "## Export and check" not in md  # neither section ran: no empty heading
@@ -251,7 +258,8 @@ def test_a_worker_process_runs_under_the_setting_it_is_given(tiny_export, tmp_pa
                                   "sample_seconds": 0.001}))
     off = onednn_compare._run([str(job)], onednn_compare.SETTINGS["off"], paths.REPO_ROOT)
     assert off["onednn_enabled"] is False and off["math"] == "fp32"
-    assert off["env"] == {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_SET_ONEDNN_FPMATH_MODE": None, "TFSG_MIXED_PRECISION": None}
+    assert off["env"] == {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_SET_ONEDNN_FPMATH_MODE": None, "TFSG_MIXED_PRECISION": None,
+                          "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": None}
     assert set(off["seconds"]["1"]) == {"servable", "bare", "bare_other_fold"} and len(off["golden"]) > 0
     # bf16: grappler's rewrite on every call of the process (TF Serving's --mixed_precision=bfloat16): answers move
     bf16 = onednn_compare._run([str(job)], onednn_compare.SETTINGS["bf16"], paths.REPO_ROOT)
@@ -259,6 +267,10 @@ def test_a_worker_process_runs_under_the_setting_it_is_given(tiny_export, tmp_pa
     from tools.goldenset.measure import max_difference
 
     assert max_difference(bf16["golden"], off["golden"]) > 1e-5
+    # weights assumed frozen: every kernel of the worker sees one filter only, so its answers stay fp32's
+    frozen = onednn_compare._run([str(job)], onednn_compare.SETTINGS["frozen"], paths.REPO_ROOT)
+    assert frozen["onednn_enabled"] is True and frozen["env"]["TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"] == "1"
+    assert max_difference(frozen["golden"], off["golden"]) < 1e-5
 
 
 @pytest.mark.slow(seconds=40)
@@ -301,11 +313,26 @@ def test_child_env_unsets_what_a_setting_leaves_to_tensorflow(monkeypatch):
     env = {**__import__("os").environ, **onednn.child_env({"TF_ENABLE_ONEDNN_OPTS": None,
                                                            "TFSG_MIXED_PRECISION": "bfloat16"})}
     env["TF_ENABLE_ONEDNN_OPTS"] = "1"  # inherited from the parent, as tools.proc.run merges environments
+    env["TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"] = "1"  # a stray value in the user's environment: dropped too
     code = ("import json; from tools import onednn; onednn.apply_child_env(); print(json.dumps(onednn.in_force()))")
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=paths.REPO_ROOT, capture_output=True,
                           text=True, timeout=60)
     assert json.loads(done.stdout) == {"TF_ENABLE_ONEDNN_OPTS": None, "TF_SET_ONEDNN_FPMATH_MODE": None,
-                                       "TFSG_MIXED_PRECISION": "bfloat16"}
+                                       "TFSG_MIXED_PRECISION": "bfloat16", "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": None}
+
+
+def test_entry_points_drop_the_frozen_weights_assumption_before_tensorflow_loads():
+    """With TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1, eager convolutions reuse the first filter a kernel saw (checked:
+    docs/client-and-bench.md): every entry point of ours drops it, as `python -m tools` does here."""
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"}
+    code = ("import os, sys; from tools import onednn; onednn.prepare(); "
+            "print(os.environ.get('TF_ONEDNN_ASSUME_FROZEN_WEIGHTS'), 'tensorflow' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=paths.REPO_ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.stdout.split() == ["None", "False"]
 
 
 def test_settings_and_tensorflow_default_follow_the_cpu_flags():
@@ -313,13 +340,13 @@ def test_settings_and_tensorflow_default_follow_the_cpu_flags():
 
     # bf16 dot products: AVX512_BF16 (AMD Zen 4/5, Cooper Lake) or AMX-BF16 (Sapphire Rapids and later)
     sapphire_rapids = {"avx2", "fma", "avx512f", "amx_tile", "amx_bf16", "amx_int8"}
-    assert onednn_compare.settings_for(sapphire_rapids)[0] == ["on", "off", "bf16"]
+    assert onednn_compare.settings_for(sapphire_rapids)[0] == ["on", "off", "frozen", "bf16"]
     zen4 = {"avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16"}
-    assert onednn_compare.settings_for(zen4)[0] == ["on", "off", "bf16"]
+    assert onednn_compare.settings_for(zen4)[0] == ["on", "off", "frozen", "bf16"]
     # AVX-512 without bf16 (Skylake, Cascade Lake) and AVX2 CPUs: bf16 kernels slower than fp32, not measured
     for cpu in ({"avx2", "fma", "avx512f", "avx512bw", "avx512_vnni"}, {"avx2", "fma"}):
         names, why = onednn_compare.settings_for(cpu)
-        assert names == ["on", "off"] and "avx512_bf16" in why and "amx_bf16" in why
+        assert names == ["on", "off", "frozen"] and "avx512_bf16" in why and "amx_bf16" in why
     # tensorflow/core/util/port.cc DefaultOneDnnPolicy: VNNI/BF16/AMX turn it on, whatever the vendor
     assert onednn_compare.tensorflow_default({"avx2", "avx512f"}) == ("off", [])
     assert onednn_compare.tensorflow_default({"avx512_vnni"}) == ("on", ["avx512_vnni"])

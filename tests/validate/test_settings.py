@@ -27,15 +27,16 @@ def the_check(report, layout):
 
 def test_settings_per_layout(tiny_export):
     on = settings.for_layout(tiny_export.config, LAST)
-    assert on.env == {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_SET_ONEDNN_FPMATH_MODE": None, "TFSG_MIXED_PRECISION": None}
+    assert on.env == {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_SET_ONEDNN_FPMATH_MODE": None, "TFSG_MIXED_PRECISION": None,
+                      "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": None}
     assert on.why == "target cpu: onednn: on, math: fp32" and on.bf16_tolerance is None
     assert on.here()  # tests/conftest.py started this process with oneDNN on, as the repository's cpu target asks
     auto = settings.for_layout(with_cpu_math(tiny_export.config, "auto"), LAST)
     assert auto.env == {"TF_ENABLE_ONEDNN_OPTS": None, "TF_SET_ONEDNN_FPMATH_MODE": None,
-                        "TFSG_MIXED_PRECISION": None} and not auto.here()
+                        "TFSG_MIXED_PRECISION": None, "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": None} and not auto.here()
     bf16 = settings.for_layout(with_cpu_math(tiny_export.config, "on", "bf16"), LAST)
     assert bf16.env == {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_SET_ONEDNN_FPMATH_MODE": None,
-                        "TFSG_MIXED_PRECISION": "bfloat16"} and not bf16.here()
+                        "TFSG_MIXED_PRECISION": "bfloat16", "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": None} and not bf16.here()
     assert bf16.bf16_tolerance == 1e-4  # the cpu target's golden-set tolerance
     assert settings.for_layout(tiny_export.config, FIRST) is None  # GPU-served: checked here, with oneDNN on
 

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from tools import paths
+from tools import onednn, paths
 from tools.bench import onednn_kernels
 
 COLORS = {"bare": "#7f8c8d", "servable": "#2463a6", "tutorial": "#e07b24", "fast_decode": "#2463a6",
@@ -488,8 +488,9 @@ def write(data: dict, out_dir: Path) -> None:
 
 # --------------------------------------------------------------------------- issue 16: oneDNN on/off and bf16 math
 
-SETTING_NAMES = {"on": "oneDNN on (fp32)", "off": "oneDNN off (fp32)", "bf16": "oneDNN on, bf16 math"}
-SETTING_COLORS = {"on": "#2463a6", "off": "#c0392b", "bf16": "#27ae60"}
+SETTING_NAMES = {"on": "oneDNN on (fp32)", "off": "oneDNN off (fp32)", "bf16": "oneDNN on, bf16 math",
+                 "frozen": "oneDNN on, weights assumed frozen (candidate)"}
+SETTING_COLORS = {"on": "#2463a6", "off": "#c0392b", "bf16": "#27ae60", "frozen": "#8e44ad"}
 
 
 def onednn_verdicts(data: dict) -> list[dict]:
@@ -561,6 +562,15 @@ def onednn_markdown(data: dict) -> list[str]:
                         "`math: bf16` and a golden_tolerance.probability above that difference (with a margin for "
                         "other images and CPUs) on that target in model.yaml; `make validate` then checks the "
                         "export against fp32 within it."))
+    frozen = od["golden_differences"].get("frozen vs on")
+    if frozen is not None:
+        speed = ", ".join(f"{_stat(b['ratios']['frozen/on:servable'])} at batch {b['batch_size']}"
+                          for b in od["batches"] if "frozen/on:servable" in b["ratios"])
+        lines.append(f"- Weights assumed frozen (`{onednn.ASSUME_FROZEN_ENV}=1`: oneDNN keeps each reordered filter) / "
+                     f"oneDNN on, servable throughput: {speed}; answers {frozen['max_abs_prob_diff']:.2g} from oneDNN "
+                     f"on's (top-1 same {frozen['top1_same']}/{frozen['images']}). A candidate, not a model.yaml "
+                     "setting: it is right only in processes that never show a kernel a second filter, such as TF "
+                     "Serving's (docs/client-and-bench.md#considered-and-rejected-frozen-weights); never recommended.")
     if od["not_measured"]:
         lines.append(f"- {od['not_measured']}.")
     if od["problems"]:
