@@ -1131,30 +1131,42 @@ MIXED_PRECISION_FLAG = "--mixed_precision=bfloat16"
 # golden-set tolerance, so it is the owner's choice, not a default.
 DEFAULT_ONEDNN = "on"
 DEFAULT_MATH = "fp32"
+# frozen_weights: TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1 (tensorflow/core/util/onednn_env_vars.cc `AreWeightsFrozen`, read
+# once per process; kernels/mkl/mkl_conv_ops.cc, mkl_matmul_op_fused.cc): oneDNN's convolutions and matmuls keep each
+# filter reordered into their blocked layout instead of reordering the weights on every call. Right in TF Serving,
+# whose kernels see one filter each (a version's variables are restored once, before its first call, and never
+# assigned; each version has its own session), wrong anywhere a kernel sees a second filter (tools/onednn.py).
+# `make bench` measured 1.18x at batch 1, 1.06x at 8 and 32 on an AMD EPYC Zen 5, answers within 3e-6, +45 MB per
+# version (docs/client-and-bench.md#considered-and-rejected-frozen-weights). Opt-in until more CPUs are measured.
+DEFAULT_FROZEN_WEIGHTS = False
 
 
 @dataclass(frozen=True)
 class CpuMath:
     onednn: str = DEFAULT_ONEDNN  # auto: TensorFlow's own choice for the node's CPU; on/off: forced
     math: str = DEFAULT_MATH  # fp32: as exported; bf16: grappler rewrites the model to bfloat16 (needs onednn: on)
+    frozen_weights: bool = DEFAULT_FROZEN_WEIGHTS  # oneDNN keeps each reordered filter (needs onednn: on or auto)
 
     def env(self) -> dict[str, str]:
-        """The serving container's environment for these settings (nothing set for auto)."""
-        return {} if self.onednn == "auto" else {ONEDNN_ENV: "1" if self.onednn == "on" else "0"}
+        """The serving container's environment for these settings (nothing set for auto, fp32, weights reordered)."""
+        from tools.onednn import ASSUME_FROZEN_ENV
+
+        env = {} if self.onednn == "auto" else {ONEDNN_ENV: "1" if self.onednn == "on" else "0"}
+        return {**env, ASSUME_FROZEN_ENV: "1"} if self.frozen_weights else env
 
     def args(self) -> list[str]:
         """The serving container's extra flags for these settings."""
         return [MIXED_PRECISION_FLAG] if self.math == "bf16" else []
 
     def describe(self) -> str:
-        return f"onednn: {self.onednn}, math: {self.math}"
+        return f"onednn: {self.onednn}, math: {self.math}" + (", frozen_weights: true" if self.frozen_weights else "")
 
 
 def _read_cpu_math(target: Target, node: _Node) -> Target:
     from dataclasses import replace
 
     if target.accelerator != "none":
-        for key in ("onednn", "math"):
+        for key in ("onednn", "math", "frozen_weights"):
             if key in node.data:
                 node.fail("applies to CPU targets only (a GPU target's convolutions run on the GPU)", key)
         return target
@@ -1163,7 +1175,11 @@ def _read_cpu_math(target: Target, node: _Node) -> Target:
     onednn = ("on" if raw else "off") if isinstance(raw, bool) else node.str("onednn", DEFAULT_ONEDNN,
                                                                               choices=ONEDNN_MODES)
     settings = CpuMath(onednn=onednn,
-                       math=node.str("math", DEFAULT_MATH, choices=MATH_MODES))
+                       math=node.str("math", DEFAULT_MATH, choices=MATH_MODES),
+                       frozen_weights=node.bool("frozen_weights", DEFAULT_FROZEN_WEIGHTS))
+    if settings.frozen_weights and settings.onednn == "off":
+        node.fail("frozen_weights keeps oneDNN's reordered filters: it needs onednn: on or auto, got onednn: off",
+                  "frozen_weights")
     # Grappler adds its bf16 rewrite only when oneDNN is on (tensorflow/core/grappler/optimizers/meta_optimizer.cc:
     # auto_mixed_precision_onednn_bfloat16 ... && IsMKLEnabled()): with it off or left to a CPU's default, the flag
     # would silently serve fp32 (measured: bit-identical answers with TF_ENABLE_ONEDNN_OPTS=0).

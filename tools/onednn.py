@@ -74,8 +74,10 @@ MIXED_PRECISION = "bfloat16"  # the value of TF Serving's flag, and of this vari
 # process; kernels/mkl/mkl_conv_ops.cc, mkl_matmul_op_fused.cc). Right only where no kernel ever sees a second
 # filter, as in TF Serving's sessions (variables restored once, never assigned); wrong in a process that runs Keras
 # eagerly, assigns variables or trains (measured: docs/client-and-bench.md#considered-and-rejected-frozen-weights).
-# Only the bench's candidate setting sets it; listed here so that a value left in the environment is dropped in
-# every child that validates or benchmarks, and so that validation in a process that has it moves to a child.
+# A CPU target's `frozen_weights: true` renders it into its serving container (tools/config.py); our processes get
+# it only as children started for such a target (validation: tools/validate/child.py, whose Keras references then
+# go through a traced function, correctness.keras_outputs; the bench's "frozen" setting). Listed here so that every
+# such child gets it exactly as asked, a stray value dropped.
 ASSUME_FROZEN_ENV = "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
 SETTINGS_VARS = (ENV, FPMATH_ENV, MIXED_PRECISION_ENV, ASSUME_FROZEN_ENV)
 _UNSET = "_TFSG_UNSET_ENV"

@@ -207,12 +207,13 @@ def test_onednn_section_interleaves_settings_and_reports_them(tiny_export, tmp_p
         assert b["ratios"]["on/off:servable"]["median"] == pytest.approx(1.5)
     assert od["golden_differences"]["off vs on"]["max_abs_prob_diff"] == pytest.approx(1e-6)
     assert od["configured"] == {"cpu": "onednn: on, math: fp32"}
-    # weights assumed frozen: measured on every CPU, faster in this fake and within the tolerance, never recommended
+    # frozen weights: measured on every CPU; the fastest in this fake within the tolerance, so recommended
     assert "frozen" in names and od["within_tolerance"]["frozen"] is True
     assert all(b["ratios"]["frozen/on:servable"]["median"] == pytest.approx(1.2) for b in od["batches"])
-    assert od["recommended"]["setting"] == "on" and "frozen" not in od["recommended"]["candidates"]
+    assert od["recommended"]["setting"] == "frozen"
+    assert od["recommended"]["model_yaml"] == "onednn: on, frozen_weights: true"
     if "bf16" in names:  # 1e-3 from fp32 is beyond the CPU target's 1e-4: fastest, but not recommended
-        assert od["within_tolerance"]["bf16"] is False and od["recommended"]["setting"] == "on"
+        assert od["within_tolerance"]["bf16"] is False and od["recommended"]["setting"] != "bf16"
     assert any("oneDNN on / off" in v["what"] and v["met"] for v in data["verdicts"])
     with Image.open(out / paths.BENCH_ONEDNN_PNG) as im:
         assert im.format == "PNG"
@@ -221,8 +222,9 @@ def test_onednn_section_interleaves_settings_and_reports_them(tiny_export, tmp_p
     assert od["kernels"]["on"]["primitives"][0]["impl"] == "brg_conv_fwd:avx512_core"
     assert "| oneDNN on (fp32) | avx512_core in f32 (3 of 3) | convolution: brg_conv_fwd:avx512_core f32 x3 | " \
            "Intel AVX-512 (oneDNN v3.7.3) |" in md
-    assert "- Weights assumed frozen (`TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1`: oneDNN keeps each reordered filter) / " \
-           "oneDNN on, servable throughput: 1.200" in md and "never recommended" in md
+    assert "- Frozen weights (`frozen_weights: true`, `TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1`: oneDNN keeps each " \
+           "reordered filter) / oneDNN on, servable throughput: 1.200" in md
+    assert "in model.yaml `onednn: on, frozen_weights: true`); model.yaml now: cpu: onednn: on, math: fp32" in md
     assert "| oneDNN off (fp32) | TensorFlow's own kernels, no oneDNN primitive (their matrix products: 40 calls " \
            "of oneDNN's sgemm) | none |" in md
     assert "## Export and check" not in md  # neither section ran: no empty heading
@@ -244,7 +246,7 @@ def test_bf16_that_changes_no_bit_is_never_recommended(tiny_export, tmp_path, mo
 
     od = onednn_compare.compare(tiny_export.config, QUICK, lambda _: None, paths.REPO_ROOT, zen5)
     assert od["settings"] == names and od["bf16_in_effect"] is False
-    assert od["recommended"]["setting"] == "on"  # bf16 was fastest in the fake, but it was oneDNN on all along
+    assert od["recommended"]["setting"] != "bf16"  # bf16 was fastest in the fake, but it was oneDNN on all along
 
 
 @pytest.mark.slow

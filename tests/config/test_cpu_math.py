@@ -39,11 +39,24 @@ def test_settings_render_to_the_container_env_and_flags(onednn, math, env, args)
     assert c.targets["cpu"].cpu_math.args() == args
 
 
+@pytest.mark.parametrize("onednn, env", [
+    ("on", {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"}),
+    ("auto", {"TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"}),  # harmless where TensorFlow leaves oneDNN off
+])
+def test_frozen_weights_render_tensorflows_variable(onednn, env):
+    c = cfg(lambda d: d["targets"]["cpu"].update(onednn=onednn, frozen_weights=True))
+    settings = c.targets["cpu"].cpu_math
+    assert settings.env() == env and settings.args() == []
+    assert settings.describe() == f"onednn: {onednn}, math: fp32, frozen_weights: true"
+    assert cfg(lambda d: None).targets["cpu"].cpu_math.describe() == "onednn: on, math: fp32"  # unchanged default
+
+
 def test_missing_keys_take_the_measured_default():
     def drop(d):
         d["targets"]["cpu"].pop("onednn", None)
         d["targets"]["cpu"].pop("math", None)
-    assert cfg(drop).targets["cpu"].cpu_math == CpuMath("on", "fp32")
+        d["targets"]["cpu"].pop("frozen_weights", None)
+    assert cfg(drop).targets["cpu"].cpu_math == CpuMath("on", "fp32", False)
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -54,6 +67,11 @@ def test_missing_keys_take_the_measured_default():
     (lambda d: d["targets"]["cpu"].update(onednn="off", math="bf16"), "needs onednn: on, got onednn: off"),
     (lambda d: d["targets"]["gpu"].update(onednn="on"), "targets.gpu.onednn: applies to CPU targets only"),
     (lambda d: d["targets"]["gpu"].update(math="bf16"), "targets.gpu.math: applies to CPU targets only"),
+    (lambda d: d["targets"]["cpu"].update(onednn="off", frozen_weights=True),
+     "targets.cpu.frozen_weights: frozen_weights keeps oneDNN's reordered filters: it needs onednn: on or auto, got "
+     "onednn: off"),
+    (lambda d: d["targets"]["cpu"].update(frozen_weights="yes"), "targets.cpu.frozen_weights:"),
+    (lambda d: d["targets"]["gpu"].update(frozen_weights=True), "targets.gpu.frozen_weights: applies to CPU targets"),
 ])
 def test_bad_values_name_the_key(edit, message):
     with pytest.raises(ConfigError, match=None) as exc:

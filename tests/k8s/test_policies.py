@@ -91,6 +91,8 @@ MUTATIONS = [
         value="0"), "TF_ENABLE_ONEDNN_OPTS is 0, model.yaml targets.cpu onednn: on means 1"),
     ("cpu_math", "cpu", lambda o: serving(o)["args"].append("--mixed_precision=bfloat16"),
      "args ['--mixed_precision=bfloat16'], model.yaml targets.cpu asks none"),
+    ("cpu_math", "cpu", lambda o: serving(o)["env"].append({"name": "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS", "value": "1"}),
+     "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS is 1, model.yaml targets.cpu frozen_weights: false means unset"),
     ("cpu_math", "gpu", lambda o: serving(o)["args"].append("--mixed_precision=bfloat16"), "(a GPU target)"),
     ("layout", "cpu", lambda o: configmap(o, "tf-serving-model")["data"].update(
         MODEL_SOURCE=configmap(o, "tf-serving-model")["data"]["MODEL_SOURCE"].replace("channels_last",

@@ -171,6 +171,27 @@ def test_bf16_math_appends_tf_servings_mixed_precision_flag(repo_copy, config_da
     assert not any("mixed_precision" in a for a in serving["args"])
 
 
+def test_frozen_weights_reach_the_serving_container_only_where_asked(repo_copy, config_data):
+    data = copy.deepcopy(config_data)
+    data["targets"]["cpu"].update(onednn="on", frozen_weights=True)
+    write_config(repo_copy / paths.MODEL_YAML, data)
+    render(repo_copy)
+    frozen = config_mod.load_config(repo_copy / paths.MODEL_YAML)
+    objects = kustomize.build(repo_copy / "k8s/overlays/cpu")
+    serving = next(o for o in objects if o["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS", "value": "1"} in serving["env"]
+    assert {"name": "TF_ENABLE_ONEDNN_OPTS", "value": "1"} in serving["env"]
+    assert all(not v for v in run_policies(Overlay("cpu", objects, frozen)).values())
+    # the same Deployment judged against a model.yaml without it: the policy names the variable
+    plain = config_mod.parse_config({**data, "targets": {**data["targets"], "cpu": {
+        **data["targets"]["cpu"], "frozen_weights": False}}}, base=repo_copy)
+    violations = run_policies(Overlay("cpu", objects, plain))["cpu_math"]
+    assert any("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS is 1" in v for v in violations)
+    gpu = next(o for o in kustomize.build(repo_copy / "k8s/overlays/gpu") if o["kind"] == "Deployment")
+    assert not any(e["name"] == "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
+                   for e in gpu["spec"]["template"]["spec"]["containers"][0].get("env") or [])
+
+
 def test_pinned_digests_reach_the_init_step_and_annotations(repo_copy, config_data):
     data = copy.deepcopy(config_data)
     data["model"]["digests"] = {"channels_last": "sha256:" + "a" * 64, "channels_first": "sha256:" + "b" * 64}

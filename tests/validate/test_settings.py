@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from tools import paths
 from tools.config import CpuMath, golden_tolerance_for
 from tools.validate import settings, validate
+from tests.validate.helpers import check
 
 LAST, FIRST = paths.LAYOUTS
 
@@ -57,6 +59,63 @@ def test_a_target_with_onednn_off_is_validated_in_a_child_process_with_it_off(ti
     assert set(report.golden_set["layouts"]) == {LAST, FIRST}
     assert any("serving.settings" in line for line in lines)
     assert report.machine["onednn_per_layout"][LAST]["enabled"] is False
+
+
+@pytest.mark.slow(seconds=60)
+def test_a_frozen_weights_target_is_validated_in_a_child_with_tensorflows_variable(tiny_export, tmp_path):
+    """frozen_weights: the child runs with TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1, as the server would; its Keras
+    references go through a traced function (correctness.keras_outputs), since eager convolutions would share
+    kernels that keep their first filter. Answers stay fp32's: the usual tolerances hold."""
+    targets = {n: (replace(t, cpu_math=CpuMath("on", "fp32", True)) if not t.is_gpu else t)
+               for n, t in tiny_export.config.targets.items()}
+    report = validate(replace(tiny_export.config, targets=targets), 1, tiny_export.root, reports_dir=tmp_path)
+    assert report.passed, [c.line() for c in report.failures()]
+    last = the_check(report, LAST)
+    assert "in a child process" in last.detail and "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1" in last.detail
+    assert last.figures["TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"] == "1" and last.figures["onednn_enabled"] is True
+    parity = check(report, "correctness.parity", LAST)
+    assert parity.passed and parity.figures["max_abs_diff"] < 5e-5
+    assert [c for c in report.checks if c.name == "layouts.agree"][0].passed  # against channels_first, without it
+
+
+_TWO_EQUAL_CONVS = """
+import json, sys
+import numpy as np
+import keras
+from tools.validate.correctness import keras_outputs
+
+inputs = keras.Input((8, 8, 4))
+first, second = keras.layers.Conv2D(4, 3, padding="same"), keras.layers.Conv2D(4, 3, padding="same")
+model = keras.Model(inputs, second(first(inputs)))
+rng = np.random.default_rng(0)
+model.set_weights([rng.standard_normal(w.shape).astype("float32") for w in model.get_weights()])
+x = rng.standard_normal((2, 8, 8, 4)).astype("float32")
+print(json.dumps({"eager": np.asarray(model(x, training=False)).tolist(), "helper": keras_outputs(model, x).tolist()}))
+"""
+
+
+def test_keras_references_stay_right_under_the_frozen_weights_variable():
+    """Two convolutions with equal shapes and attributes (ResNet50 has many; the tiny test model none): eagerly they
+    share one kernel, which under TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1 keeps the first layer's filter for the second
+    (TensorFlow 2.20's behaviour, the reason for correctness.keras_outputs); the helper's traced function does not."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def run(frozen: str | None):
+        env = {k: v for k, v in os.environ.items() if k != "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"}
+        env.update(TF_ENABLE_ONEDNN_OPTS="1", TF_CPP_MIN_LOG_LEVEL="2", **({"TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": frozen}
+                                                                         if frozen else {}))
+        done = subprocess.run([sys.executable, "-c", _TWO_EQUAL_CONVS], env=env, cwd=paths.REPO_ROOT,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return {k: np.array(v) for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
+
+    plain, frozen = run(None), run("1")
+    assert np.allclose(plain["eager"], plain["helper"], atol=1e-5)
+    assert np.allclose(frozen["helper"], plain["eager"], atol=1e-5)  # the references validation uses
+    assert not np.allclose(frozen["eager"], plain["eager"], atol=1e-3)  # what eager Keras would have answered
 
 
 def with_bf16_target(config, probability: float):

@@ -22,9 +22,8 @@ from tools.bench.timing import spread
 # The settings compared: name -> environment (None: unset). "auto" is what TensorFlow picks with both unset. bf16 is
 # a CPU target's `math: bf16`: TF Serving's --mixed_precision=bfloat16, grappler's bf16 rewrite, carried to the
 # worker by TFSG_MIXED_PRECISION (tools/onednn.py, tools/grappler.py).
-# "frozen" is a candidate, not a model.yaml setting: oneDNN on with TF_ONEDNN_ASSUME_FROZEN_WEIGHTS, whose kernels
+# "frozen" is a CPU target's `frozen_weights: true`: oneDNN on with TF_ONEDNN_ASSUME_FROZEN_WEIGHTS, whose kernels
 # keep each reordered filter instead of reordering the weights on every call (tools/onednn.py ASSUME_FROZEN_ENV).
-# Measured here so that every machine `make bench` runs on says what it would gain; never recommended.
 _NONE = {name: None for name in (onednn.FPMATH_ENV, onednn.MIXED_PRECISION_ENV, onednn.ASSUME_FROZEN_ENV)}
 SETTINGS = {
     "on": {onednn.ENV: "1", **_NONE},
@@ -32,7 +31,9 @@ SETTINGS = {
     "frozen": {onednn.ENV: "1", **_NONE, onednn.ASSUME_FROZEN_ENV: "1"},
     "bf16": {onednn.ENV: "1", **_NONE, onednn.MIXED_PRECISION_ENV: onednn.MIXED_PRECISION},
 }
-CANDIDATES = ("frozen",)  # measured, not settable in model.yaml: never the recommended setting
+# What a CPU target in model.yaml says to serve with each setting.
+MODEL_YAML = {"on": "onednn: on", "off": "onednn: off", "frozen": "onednn: on, frozen_weights: true",
+              "bf16": "onednn: on, math: bf16"}
 # Where bf16 can be faster than fp32: a CPU with bf16 dot products, AVX512_BF16 (AMD Zen 4 and 5, Intel Cooper Lake)
 # or AMX-BF16 (Intel Sapphire Rapids and later). oneapi-src/oneDNN doc/programming_model/data_types.md "Hardware
 # Limitations": bf16's minimal ISA is "Intel DL Boost with bfloat16 support"; on AVX512BW alone it is functional
@@ -190,10 +191,10 @@ def _fold_names(config) -> dict | None:
 def recommend(batches: list[dict], names: list[str], ok: dict) -> dict:
     """The setting to serve with: among those whose golden answers stay within the tolerance of strict fp32,
     the one whose servable is fastest at most batch sizes (medians); oneDNN on wins ties with off."""
-    candidates = [n for n in names if ok.get(n) and n not in CANDIDATES]
+    candidates = [n for n in names if ok.get(n)]
     wins = {n: 0 for n in candidates}
     for b in batches:
         best = max(candidates, key=lambda n: (b["images_per_s"][f"{n}:servable"]["median"], n == "on"))
         wins[best] += 1
     choice = max(candidates, key=lambda n: (wins[n], n == "on")) if candidates else "on"
-    return {"setting": choice, "wins": wins, "candidates": candidates}
+    return {"setting": choice, "wins": wins, "candidates": candidates, "model_yaml": MODEL_YAML[choice]}

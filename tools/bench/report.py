@@ -489,7 +489,7 @@ def write(data: dict, out_dir: Path) -> None:
 # --------------------------------------------------------------------------- issue 16: oneDNN on/off and bf16 math
 
 SETTING_NAMES = {"on": "oneDNN on (fp32)", "off": "oneDNN off (fp32)", "bf16": "oneDNN on, bf16 math",
-                 "frozen": "oneDNN on, weights assumed frozen (candidate)"}
+                 "frozen": "oneDNN on, frozen weights (fp32)"}
 SETTING_COLORS = {"on": "#2463a6", "off": "#c0392b", "bf16": "#27ae60", "frozen": "#8e44ad"}
 
 
@@ -542,9 +542,10 @@ def onednn_markdown(data: dict) -> list[str]:
     lines += ["", f"- CPU: {m['cpu_model']} ({m.get('vendor', 'unknown vendor')}); flags: {', '.join(m['flags'])}.",
               f"- TensorFlow by itself (both variables unset): oneDNN **{td['observed']}** (predicted from the flags: "
               f"{td['predicted']}, because of {', '.join(td['because_flags']) or 'none of them'}; {td['rule']}).",
-              f"- Fastest setting whose golden answers stay within the tolerance: **{rec['setting']}** "
+              f"- Fastest setting whose golden answers stay within the tolerance: **{SETTING_NAMES[rec['setting']]}** "
               f"(fastest servable median at {rec['wins'].get(rec['setting'], 0)} of {len(od['batches'])} batch "
-              f"sizes); model.yaml: " + ("; ".join(f"{t}: {s}" for t, s in od["configured"].items()) or "no CPU target")
+              f"sizes; in model.yaml `{rec.get('model_yaml', rec['setting'])}`); model.yaml now: "
+              + ("; ".join(f"{t}: {s}" for t, s in od["configured"].items()) or "no CPU target")
               + "."]
     same = od["golden_differences"].get("bf16 vs on")
     if same is not None and same["max_abs_prob_diff"] == 0.0:
@@ -566,11 +567,11 @@ def onednn_markdown(data: dict) -> list[str]:
     if frozen is not None:
         speed = ", ".join(f"{_stat(b['ratios']['frozen/on:servable'])} at batch {b['batch_size']}"
                           for b in od["batches"] if "frozen/on:servable" in b["ratios"])
-        lines.append(f"- Weights assumed frozen (`{onednn.ASSUME_FROZEN_ENV}=1`: oneDNN keeps each reordered filter) / "
-                     f"oneDNN on, servable throughput: {speed}; answers {frozen['max_abs_prob_diff']:.2g} from oneDNN "
-                     f"on's (top-1 same {frozen['top1_same']}/{frozen['images']}). A candidate, not a model.yaml "
-                     "setting: it is right only in processes that never show a kernel a second filter, such as TF "
-                     "Serving's (docs/client-and-bench.md#considered-and-rejected-frozen-weights); never recommended.")
+        lines.append(f"- Frozen weights (`frozen_weights: true`, `{onednn.ASSUME_FROZEN_ENV}=1`: oneDNN keeps each "
+                     f"reordered filter) / oneDNN on, servable throughput: {speed}; answers "
+                     f"{frozen['max_abs_prob_diff']:.2g} from oneDNN on's (top-1 same {frozen['top1_same']}/"
+                     f"{frozen['images']}). Opt-in per CPU target: right in TF Serving, whose kernels never see a "
+                     "second filter (docs/client-and-bench.md#considered-and-rejected-frozen-weights).")
     if od["not_measured"]:
         lines.append(f"- {od['not_measured']}.")
     if od["problems"]:

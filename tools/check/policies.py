@@ -339,9 +339,10 @@ def gpu(overlay: Overlay) -> list[str]:
 
 @policy("cpu_math")
 def cpu_math(overlay: Overlay) -> list[str]:
-    """The serving container runs with its CPU target's oneDNN and math settings (model.yaml onednn, math), and
-    TF Serving's --mixed_precision only where a target asks for bf16."""
+    """The serving container runs with its CPU target's oneDNN and math settings (model.yaml onednn, math,
+    frozen_weights), and TF Serving's --mixed_precision only where a target asks for bf16."""
     from tools.config import ONEDNN_ENV
+    from tools.onednn import ASSUME_FROZEN_ENV
 
     target, deployment = overlay.target, overlay.serving_deployment()
     if target is None or deployment is None:
@@ -355,12 +356,14 @@ def cpu_math(overlay: Overlay) -> list[str]:
                    f"targets.{target.name} asks {wanted or 'none'}"
                    + (f" ({target.cpu_math.describe()})" if target.cpu_math else " (a GPU target)"))
     if target.cpu_math is not None:
-        value = {e.get("name"): e.get("value") for e in c.get("env") or []}.get(ONEDNN_ENV)
-        expected = target.cpu_math.env().get(ONEDNN_ENV)
-        if value != expected:
-            out.append(f"{_where(deployment, c)}: {ONEDNN_ENV} is {value if value is not None else 'unset'}, "
-                       f"model.yaml targets.{target.name} onednn: {target.cpu_math.onednn} means "
-                       f"{expected if expected is not None else 'unset'}")
+        env = {e.get("name"): e.get("value") for e in c.get("env") or []}
+        for name, key, asked in ((ONEDNN_ENV, "onednn", target.cpu_math.onednn),
+                                 (ASSUME_FROZEN_ENV, "frozen_weights", str(target.cpu_math.frozen_weights).lower())):
+            value, expected = env.get(name), target.cpu_math.env().get(name)
+            if value != expected:
+                out.append(f"{_where(deployment, c)}: {name} is {value if value is not None else 'unset'}, "
+                           f"model.yaml targets.{target.name} {key}: {asked} means "
+                           f"{expected if expected is not None else 'unset'}")
     return out
 
 

@@ -84,7 +84,7 @@ def keras_accuracies(source, samples: list[Sample], classes: np.ndarray, info: d
     out = {}
     for mode in MODES:
         x = correctness.normalize_reference(pixels, mode)
-        top1 = np.concatenate([np.argmax(np.asarray(source.model(x[i:i + BATCH], training=False)), axis=1)
+        top1 = np.concatenate([np.argmax(correctness.keras_outputs(source.model, x[i:i + BATCH]), axis=1)
                                for i in range(0, len(x), BATCH)])
         out[mode] = float(np.mean(top1 == classes))
     return out

@@ -8,11 +8,12 @@ where probabilities tie within the same tolerance.
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
-from tools import paths
+from tools import onednn, paths
 from tools.validate.report import Report
 from tools.validate.samples import Sample
 
@@ -198,10 +199,29 @@ def normalize_reference(pixels: np.ndarray, mode: str) -> np.ndarray:
     return imagenet_utils.preprocess_input(pixels.copy(), data_format="channels_last", mode=mode)
 
 
+_TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def keras_outputs(model, x: np.ndarray) -> np.ndarray:
+    """The Keras model's outputs for x: eagerly, unless this process runs with TF_ONEDNN_ASSUME_FROZEN_WEIGHTS (a
+    `frozen_weights` target's layout is validated in a child that has it, as its server does). There eager
+    convolutions share kernels, each keeping the first filter it was given, and answer wrong
+    (docs/client-and-bench.md#considered-and-rejected-frozen-weights); a traced function gives every convolution a
+    kernel of its own, which only ever sees its own filter."""
+    if onednn.in_force().get(onednn.ASSUME_FROZEN_ENV) != "1":
+        return np.asarray(model(x, training=False))
+    import tensorflow as tf
+
+    fn = _TRACED.get(model)
+    if fn is None:
+        fn = _TRACED[model] = tf.function(lambda t: model(t, training=False), reduce_retracing=True)
+    return np.asarray(fn(tf.constant(x)))
+
+
 def keras_reference(source, samples: list[Sample], info: dict) -> Reference:
     start = time.monotonic()
     x = normalize_reference(decoded_pixels(samples, info), info["preprocessing"])
-    probs = np.asarray(source.model(x, training=False), dtype=np.float64)
+    probs = np.asarray(keras_outputs(source.model, x), dtype=np.float64)
     if source.info.get("output_activation") == "linear":
         z = probs - probs.max(axis=1, keepdims=True)
         probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
