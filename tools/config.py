@@ -18,6 +18,8 @@ from ruamel.yaml.error import YAMLError
 
 from tools import paths
 from tools.errors import UserError
+from tools.onednn import ASSUME_FROZEN_ENV
+from tools.onednn import ENV as ONEDNN_ENV
 
 ARCHITECTURES = ("ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2", "ResNet152V2")
 PREPROCESSING_MODES = ("auto", "caffe", "tf", "torch", "none")
@@ -1123,7 +1125,6 @@ def _read_canary(rollout: Rollout, node: _Node) -> Rollout:
 # 2.20's oneDNN obeys only on AMX CPUs: docs/client-and-bench.md#why-the-fpmath-variable-was-not-enough.)
 ONEDNN_MODES = ("auto", "on", "off")
 MATH_MODES = ("fp32", "bf16")
-ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
 MIXED_PRECISION_FLAG = "--mixed_precision=bfloat16"
 # The default, chosen by `make bench` (docs/client-and-bench.md#onednn-and-bf16): oneDNN on served more images per
 # second than off at batch 8 and 32 on the AMD CPUs measured (Zen 4 and 5; Zen 3 without AVX-512, where "auto"
@@ -1149,8 +1150,6 @@ class CpuMath:
 
     def env(self) -> dict[str, str]:
         """The serving container's environment for these settings (nothing set for auto, fp32, weights reordered)."""
-        from tools.onednn import ASSUME_FROZEN_ENV
-
         env = {} if self.onednn == "auto" else {ONEDNN_ENV: "1" if self.onednn == "on" else "0"}
         return {**env, ASSUME_FROZEN_ENV: "1"} if self.frozen_weights else env
 

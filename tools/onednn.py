@@ -104,6 +104,16 @@ def in_force() -> dict[str, str | None]:
     return {name: os.environ.get(name) for name in SETTINGS_VARS}
 
 
+def process_env(cpu_math) -> dict[str, str | None]:
+    """Every variable of SETTINGS_VARS (None: unset) for a process that runs exports as a CPU target with these
+    settings (tools.config.CpuMath) serves them: the container's environment, and a `math: bf16` target's rewrite as
+    MIXED_PRECISION_ENV. What validation children (tools/validate/settings.py) and bench workers
+    (tools/bench/onednn_compare.py) are started with."""
+    bf16 = {MIXED_PRECISION_ENV: MIXED_PRECISION} if cpu_math.math == "bf16" else {}
+    wanted = {**cpu_math.env(), **bf16}
+    return {name: wanted.get(name) for name in SETTINGS_VARS}
+
+
 def bf16() -> bool:
     """Whether this process runs exports as a `math: bf16` target serves them (grappler's bf16 rewrite)."""
     return os.environ.get(MIXED_PRECISION_ENV) == MIXED_PRECISION

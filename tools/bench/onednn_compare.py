@@ -16,21 +16,18 @@ import tempfile
 from pathlib import Path
 
 from tools import onednn, paths, proc
+from tools.config import CpuMath
 from tools.bench import onednn_kernels
 from tools.bench.timing import spread
 
-# The settings compared: name -> environment (None: unset). "auto" is what TensorFlow picks with both unset. bf16 is
-# a CPU target's `math: bf16`: TF Serving's --mixed_precision=bfloat16, grappler's bf16 rewrite, carried to the
-# worker by TFSG_MIXED_PRECISION (tools/onednn.py, tools/grappler.py).
-# "frozen" is a CPU target's `frozen_weights: true`: oneDNN on with TF_ONEDNN_ASSUME_FROZEN_WEIGHTS, whose kernels
-# keep each reordered filter instead of reordering the weights on every call (tools/onednn.py ASSUME_FROZEN_ENV).
-_NONE = {name: None for name in (onednn.FPMATH_ENV, onednn.MIXED_PRECISION_ENV, onednn.ASSUME_FROZEN_ENV)}
-SETTINGS = {
-    "on": {onednn.ENV: "1", **_NONE},
-    "off": {onednn.ENV: "0", **_NONE},
-    "frozen": {onednn.ENV: "1", **_NONE, onednn.ASSUME_FROZEN_ENV: "1"},
-    "bf16": {onednn.ENV: "1", **_NONE, onednn.MIXED_PRECISION_ENV: onednn.MIXED_PRECISION},
-}
+# The settings compared, each a CPU target's model.yaml settings, and the environment its worker processes run with
+# (tools/onednn.py process_env: what a validation child of such a target gets too; None: unset). "auto" is what
+# TensorFlow picks with the variables unset. bf16 is `math: bf16`: TF Serving's --mixed_precision=bfloat16,
+# grappler's bf16 rewrite (tools/grappler.py). "frozen" is `frozen_weights: true`: TF_ONEDNN_ASSUME_FROZEN_WEIGHTS,
+# whose kernels keep each reordered filter instead of reordering the weights on every call.
+CPU_MATH = {"on": CpuMath("on"), "off": CpuMath("off"), "frozen": CpuMath("on", frozen_weights=True),
+            "bf16": CpuMath("on", "bf16")}
+SETTINGS = {name: onednn.process_env(settings) for name, settings in CPU_MATH.items()}
 # What a CPU target in model.yaml says to serve with each setting.
 MODEL_YAML = {"on": "onednn: on", "off": "onednn: off", "frozen": "onednn: on, frozen_weights: true",
               "bf16": "onednn: on, math: bf16"}

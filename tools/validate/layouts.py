@@ -27,15 +27,14 @@ def nchw_runs_here() -> tuple[bool, str]:
     (through the CPU layout conversion where there is no GPU), with the reason. Probed once per process."""
     global _PROBE
     if _PROBE is None:
-        import contextlib
-
         import tensorflow as tf
 
+        from tools import grappler
         from tools.validate import nchw_on_cpu
 
         converted = nchw_on_cpu.applies(paths.LAYOUTS[1])
         try:
-            with nchw_on_cpu.python_calls() if converted else contextlib.nullcontext():
+            with grappler.python_calls(nchw_to_nhwc=converted):
                 x = tf.ones([1, 3, 8, 8])
                 kernel = tf.ones([3, 3, 3, 4])
                 tf.function(lambda: tf.nn.conv2d(x, kernel, 1, "SAME", data_format="NCHW"))().numpy()

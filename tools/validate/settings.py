@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tools import onednn
-from tools.config import Config, CpuMath, golden_tolerance_for
+from tools.config import Config, golden_tolerance_for
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,6 @@ class LayoutSettings:
         return onednn.in_force() == self.env
 
 
-def env_of(settings: CpuMath) -> dict:
-    bf16 = {onednn.MIXED_PRECISION_ENV: onednn.MIXED_PRECISION} if settings.math == "bf16" else {}
-    wanted = {**settings.env(), **bf16}
-    return {name: wanted.get(name) for name in onednn.SETTINGS_VARS}
-
-
 def for_layout(config: Config, layout: str) -> LayoutSettings | None:
     """The settings `layout` must be validated under; None when no target constrains it (validated here)."""
     cpu = [t for t in config.targets_for_layout(layout) if not t.is_gpu and t.cpu_math is not None]
@@ -47,7 +41,7 @@ def for_layout(config: Config, layout: str) -> LayoutSettings | None:
         if others:
             why += f" (targets {', '.join(others)} serve it with other settings: validated under the first)"
         tolerance = golden_tolerance_for(target).probability if target.cpu_math.math == "bf16" else None
-        return LayoutSettings(env_of(target.cpu_math), why, tolerance)
+        return LayoutSettings(onednn.process_env(target.cpu_math), why, tolerance)
     # channels_first (GPU targets) runs here, its NCHW ops converted to NHWC (tools/validate/nchw_on_cpu.py).
     return None
 
